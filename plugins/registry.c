@@ -1,0 +1,17 @@
+#include <string.h>
+
+#include "gw/plugin.h"
+
+/* The only list of compiled-in plugins. Adding a plugin: add its descriptor here. */
+const struct gw_plugin *const gw_plugins[] = {
+    NULL,
+};
+
+const struct gw_plugin *gw_plugin_find(const char *name, size_t len)
+{
+    for (size_t i = 0; gw_plugins[i] != NULL; i++) {
+        if (strlen(gw_plugins[i]->name) == len && memcmp(gw_plugins[i]->name, name, len) == 0)
+            return gw_plugins[i];
+    }
+    return NULL;
+}
