@@ -7,6 +7,7 @@ BUILD ?= build
 SAN_BUILD ?= build-san
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CONF ?= conf/gatehouse.yaml
+CTEST_FLAGS ?= --output-on-failure
 
 .PHONY: all deps build test run check-config sanitize test-sanitize bench format clean
 
@@ -31,7 +32,7 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && ctest $(CTEST_FLAGS) -j $(JOBS)
 
 run: build
 	$(BUILD)/gatehouse -t -c $(CONF)
@@ -42,10 +43,11 @@ sanitize: deps
 	cmake --build $(SAN_BUILD) -j $(JOBS)
 
 test-sanitize: sanitize
-	cd $(SAN_BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(SAN_BUILD) && ctest $(CTEST_FLAGS) -j $(JOBS)
 
 bench: build
 	$(BUILD)/router_bench
+	$(BUILD)/snapshot_bench
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

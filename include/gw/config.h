@@ -189,6 +189,9 @@ struct gw_route {
     enum gw_path_handling path_handling;
     uint16_t https_redirect_status_code;
     unsigned index; /* position among all routes, in file order: the final tie-break */
+    /* true: left out of the router (its service is disabled, as Kong does, or its protocols
+     * are not HTTP ones, which gatehouse does not serve) */
+    bool ignored;
     struct gw_strv tags;
     struct gw_pos pos;
 };

@@ -841,6 +841,21 @@ static void parse_sni(struct ld *ld, struct raw *r)
         set_id(ld, r, s->name.len > 0 ? s->name.p : NULL);
 }
 
+/* An upstream name is a host name that services refer to: no IP address, no port. */
+static const char *check_upstream_name(struct ld *ld, struct gw_str s)
+{
+    bool digits_and_dots = true;
+
+    for (size_t i = 0; i < s.len; i++)
+        if (!(s.p[i] == '.' || (s.p[i] >= '0' && s.p[i] <= '9')))
+            digits_and_dots = false;
+    if (memchr(s.p, ':', s.len) != NULL || (s.len > 0 && s.p[0] == '['))
+        return "Invalid name; no port allowed";
+    if (digits_and_dots)
+        return gw_arena_printf(ld->a, "Invalid name ('%s'); no ip addresses allowed", s.p);
+    return check_host(ld, s);
+}
+
 static const char *const hash_names[] = {"none", "consumer",  "ip",          "header", "cookie",
                                          "path", "query_arg", "uri_capture", NULL};
 
@@ -1052,7 +1067,8 @@ static void parse_upstream(struct ld *ld, struct raw *r)
     int64_t v;
 
     check_keys(ld, r, defs);
-    if (str_field(ld, r, "name", true, false, &u->name) && (msg = check_host(ld, u->name)) != NULL)
+    if (str_field(ld, r, "name", true, false, &u->name) &&
+        (msg = check_upstream_name(ld, u->name)) != NULL)
         fail(ld, field(r, "name"), fpath(ld, r, "name"), "%s", msg);
     r->key = u->name;
     set_id(ld, r, u->name.len > 0 ? u->name.p : NULL);
@@ -1077,9 +1093,13 @@ static void parse_upstream(struct ld *ld, struct raw *r)
     tags_field(ld, r, &u->tags);
     parse_healthchecks(ld, r, &u->healthchecks);
 
+    /* Kong's shorthands: least-connections and latency clear hash_on; otherwise an explicit
+     * hash_on picks the algorithm (none: round-robin, anything else: consistent-hashing). */
+    if (u->algorithm == GW_LB_LEAST_CONNECTIONS || u->algorithm == GW_LB_LATENCY)
+        u->hash_on = GW_HASH_NONE;
+    else if (field(r, "hash_on") != NULL)
+        u->algorithm = u->hash_on == GW_HASH_NONE ? GW_LB_ROUND_ROBIN : GW_LB_CONSISTENT_HASHING;
     /* Kong's hashing rules (upstreams.lua entity_checks). */
-    if (u->hash_on != GW_HASH_NONE && field(r, "algorithm") == NULL)
-        u->algorithm = GW_LB_CONSISTENT_HASHING;
     if ((u->hash_on == GW_HASH_NONE || u->hash_on == GW_HASH_COOKIE) &&
         u->hash_fallback != GW_HASH_NONE)
         fail(ld, field(r, "hash_fallback"), fpath(ld, r, "hash_fallback"),
@@ -1343,8 +1363,8 @@ static void parse_route(struct ld *ld, struct raw *r)
                                        {"paths", K_USE},
                                        {"headers", K_USE},
                                        {"snis", K_USE},
-                                       {"sources", K_WARN},
-                                       {"destinations", K_WARN},
+                                       {"sources", K_USE},
+                                       {"destinations", K_USE},
                                        {"strip_path", K_USE},
                                        {"preserve_host", K_USE},
                                        {"regex_priority", K_USE},
@@ -1433,6 +1453,10 @@ static void parse_route(struct ld *ld, struct raw *r)
     bool_field(ld, r, "response_buffering", true, &rt->response_buffering);
     int_field(ld, r, "regex_priority", INT64_MIN, INT64_MAX, 0, &rt->regex_priority);
     rt->path_handling = (enum gw_path_handling)enum_field(ld, r, "path_handling", handling, 0);
+    if (rt->path_handling == GW_PATH_V1)
+        gw_warn_at(ld->err, field(r, "path_handling"), fpath(ld, r, "path_handling"),
+                   "v1 is deprecated (Kong 3 routers apply v0); gatehouse applies v1 as "
+                   "documented in docs/routing.md");
     rt->https_redirect_status_code = 426;
     if (int_field(ld, r, "https_redirect_status_code", 0, 999, 426, &v)) {
         if (v != 426 && v != 301 && v != 302 && v != 307 && v != 308)
@@ -1464,6 +1488,12 @@ static void parse_route(struct ld *ld, struct raw *r)
             fail(ld, field(r, "snis"), fpath(ld, r, "snis"),
                  "'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or "
                  "'tls_passthrough'");
+    }
+    for (int i = 0; i < 2; i++) {
+        const char *f = i == 0 ? "sources" : "destinations";
+        if (field(r, f) != NULL && (rt->protocols & (PROTO_HTTP_SET | PROTO_GRPC_SET)))
+            fail(ld, field(r, f), fpath(ld, r, f),
+                 "cannot set '%s' when 'protocols' is 'grpc', 'grpcs', 'http' or 'https'", f);
     }
     if (!(rt->protocols & PROTO_HTTP_SET))
         gw_warn_at(ld->err, r->node, r->path,
@@ -1507,17 +1537,16 @@ static void parse_keyauth(struct ld *ld, struct raw *r)
                                        {"ttl", K_USE}, {"tags", K_USE},     {"created_at", K_META},
                                        {NULL, K_USE}};
     struct gw_keyauth_credential *k = r->obj;
-    size_t pos = 0;
+    size_t pos;
 
     check_keys(ld, r, defs);
     fk_field(ld, r, "consumer", E_CONSUMER, (const void **)&k->consumer, true);
     str_field(ld, r, "key", true, true, &k->key);
     int_field(ld, r, "ttl", 0, 100000000, 0, &k->ttl);
     tags_field(ld, r, &k->tags);
-    /* [ours] never derive an id from the secret key: consumer reference + position. */
-    for (size_t i = 0; i < (size_t)(r - ld->raws); i++)
-        if (ld->raws[i].t == E_KEYAUTH)
-            pos++;
+    /* [ours] never derive an id from the secret key: consumer reference + position among the
+     * credentials (slots are filled in collection order). */
+    pos = (size_t)(k - (struct gw_keyauth_credential *)ld->arrays[E_KEYAUTH]);
     {
         bool omit;
         const char *c = parent_id(ld, r, E_CONSUMER);
@@ -1547,9 +1576,11 @@ static void parse_jwt_secret(struct ld *ld, struct raw *r)
     j->algorithm = gw_str_c(algs[alg]);
     str_field(ld, r, "rsa_public_key", false, true, &j->rsa_public_key);
     tags_field(ld, r, &j->tags);
-    if (alg >= 3 && j->rsa_public_key.len == 0)
+    /* Kong requires the public key for RS*, PS* and EdDSA (not ES*, whose tokens then never
+     * verify: the plugin fails closed). */
+    if (((alg >= 3 && alg <= 5) || alg >= 9) && j->rsa_public_key.len == 0)
         fail(ld, r->node, fpath(ld, r, "rsa_public_key"),
-             "no mandatory 'rsa_public_key' for algorithm %s", algs[alg]);
+             "required field missing (algorithm %s needs a public key)", algs[alg]);
     if (alg < 3 && j->secret.len == 0)
         fail(ld, r->node, fpath(ld, r, "secret"),
              "required field missing: gatehouse does not generate secrets");
@@ -1723,10 +1754,6 @@ static void index_entities(struct ld *ld)
                  "uniqueness violation: '%s' entity with primary key set to '%s' already "
                  "declared",
                  table, r->id);
-        else if (dup != NULL && r->t == E_PLUGIN)
-            fail(ld, r->node, r->path,
-                 "uniqueness violation: plugin '%s' is already configured for this scope at %s",
-                 ((struct gw_plugin_instance *)r->obj)->name.p, dup->path);
         else if (dup != NULL && r->t == E_ACL)
             fail(ld, field(r, "group"), fpath(ld, r, "group"),
                  "uniqueness violation: the consumer is already in group '%s' (%s)",
@@ -1804,6 +1831,34 @@ static void link_entities(struct ld *ld)
         mu->targets[mu->ntargets++] = *t;
     }
 
+    for (size_t i = 0; i < s->nroutes; i++) {
+        struct gw_route *rt = &s->routes[i];
+        rt->ignored =
+            !(rt->protocols & PROTO_HTTP_SET) || (rt->service != NULL && !rt->service->enabled);
+    }
+
+    /* One plugin per name and scope, whatever the ids say (Kong's cache key). */
+    {
+        struct gw_map *scopes = gw_map_new(ld->a, s->nplugins, false);
+        for (size_t i = 0; i < ld->nraws; i++) {
+            const struct raw *r = &ld->raws[i];
+            const struct gw_plugin_instance *p = r->obj, *dup;
+            char *key;
+            if (r->t != E_PLUGIN || p->name.len == 0)
+                continue;
+            key = gw_arena_printf(ld->a, "%s:%s:%s:%s", p->name.p,
+                                  p->route != NULL ? p->route->id : "",
+                                  p->service != NULL ? p->service->id : "",
+                                  p->consumer != NULL ? p->consumer->id : "");
+            dup = gw_map_put(scopes, gw_str_c(key), (void *)p);
+            if (dup != NULL)
+                fail(ld, field(r, "name"), fpath(ld, r, "name"),
+                     "uniqueness violation: plugin '%s' is already configured for the same "
+                     "scope (line %u)",
+                     p->name.p, dup->pos.line);
+        }
+    }
+
     s->consumer_by_id = gw_map_new(ld->a, s->nconsumers, false);
     s->consumer_by_username = gw_map_new(ld->a, s->nconsumers, false);
     s->consumer_by_custom_id = gw_map_new(ld->a, s->nconsumers, false);
@@ -1820,6 +1875,34 @@ static void link_entities(struct ld *ld)
         if (s->keyauth_credentials[i].key.len > 0)
             gw_map_put(s->keyauth_by_key, s->keyauth_credentials[i].key,
                        &s->keyauth_credentials[i]);
+}
+
+static int cmp_position(const void *a, const void *b)
+{
+    const struct raw *x = *(const struct raw *const *)a, *y = *(const struct raw *const *)b;
+
+    if (x->node->line != y->node->line)
+        return x->node->line < y->node->line ? -1 : 1;
+    return x->node->col < y->node->col ? -1 : x->node->col > y->node->col;
+}
+
+/* Routes are stored in the order they are written in the file, whether nested or top level:
+ * that order is the router's last tie-break (route->index). */
+static void place_routes_in_file_order(struct ld *ld)
+{
+    struct raw **order = gw_xcalloc(ld->count[E_ROUTE], sizeof(*order));
+    size_t n = 0;
+
+    for (size_t i = 0; i < ld->nraws; i++)
+        if (ld->raws[i].t == E_ROUTE)
+            order[n++] = &ld->raws[i];
+    qsort(order, n, sizeof(*order), cmp_position);
+    for (size_t i = 0; i < n; i++) {
+        order[i]->obj = (char *)ld->arrays[E_ROUTE] + i * sizeof(struct gw_route);
+        order[i]->id = order[i]->obj;
+        ((struct gw_route *)order[i]->obj)->index = (unsigned)i;
+    }
+    free(order);
 }
 
 int gw_entities_load(const struct gw_yaml *root, struct gw_snapshot *snap, struct gw_err *err)
@@ -1923,11 +2006,12 @@ int gw_entities_load(const struct gw_yaml *root, struct gw_snapshot *snap, struc
     }
     for (size_t i = 0; i < ld.nraws; i++) {
         struct raw *r = &ld.raws[i];
+        if (r->t == E_ROUTE)
+            continue;
         r->obj = (char *)ld.arrays[r->t] + ld.next[r->t]++ * etypes[r->t].size;
         r->id = (char *)r->obj; /* every entity struct starts with its id */
-        if (r->t == E_ROUTE)
-            ((struct gw_route *)r->obj)->index = (unsigned)(ld.next[E_ROUTE] - 1);
     }
+    place_routes_in_file_order(&ld);
     for (size_t i = 0; i < ld.nraws; i++)
         parsers[ld.raws[i].t](&ld, &ld.raws[i]);
     index_entities(&ld);

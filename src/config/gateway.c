@@ -160,8 +160,11 @@ static int parse_listen_entry(const struct gw_yaml *n, const char *path, struct 
     if (n->type == GW_YAML_STR || n->type == GW_YAML_INT) {
         struct gw_str s = n->str;
         char buf[16];
-        if (n->type == GW_YAML_INT) { /* a bare port */
-            snprintf(buf, sizeof(buf), "0.0.0.0:%lld", (long long)n->v.i);
+        bool digits = n->str.len > 0 && n->str.len <= 5;
+        for (size_t i = 0; i < n->str.len && digits; i++)
+            digits = n->str.p[i] >= '0' && n->str.p[i] <= '9';
+        if (n->type == GW_YAML_INT || digits) { /* a bare port, quoted or not */
+            snprintf(buf, sizeof(buf), "0.0.0.0:%.5s", n->str.p);
             s = gw_str_c(buf);
         }
         if (gw_parse_hostport(s, -1, a, &l->address, &l->port) != 0)

@@ -593,6 +593,8 @@ struct gw_router *gw_router_compile(const struct gw_route *routes, size_t n, str
         struct rt_sub tmpl = {0};
         size_t np = rt->paths.n;
 
+        if (rt->ignored)
+            continue;
         nerr += compile_route_rules(rt, a, &tmpl, err);
         if (np == 0) {
             tmpl.priority = gw_rt_priority(rt, NULL, 0);

@@ -8,6 +8,7 @@
 
 #include "gw/config.h"
 #include "gw/log.h"
+#include "gw/router.h"
 #include "support/fixtures.h"
 
 /* Kong's declarative entities and the `gateway:` section, as gw_snapshot_load_buf() builds
@@ -376,6 +377,131 @@ static void test_unknown_top_level_key(void **state)
     assert_non_null(strstr(out, "t.yaml:2:1: service: unknown field"));
 }
 
+static void test_routes_keep_file_order_for_ties(void **state)
+{
+    /* The top-level route is written first: it wins the tie with the nested one. */
+    struct gw_snapshot *s = fx_snapshot(FV "routes:\n  - {name: top, paths: [/same], "
+                                           "service: svc}\n"
+                                           "services:\n  - name: svc\n    url: http://x\n"
+                                           "    routes:\n      - {name: nested, paths: [/same]}\n");
+    struct gw_router_req req = {.method = GW_STR_LIT("GET"),
+                                .host = GW_STR_LIT("example.com"),
+                                .path = GW_STR_LIT("/same/x")};
+    struct gw_router_match m;
+
+    assert_non_null(s);
+    assert_string_equal(s->routes[0].name.p, "top");
+    assert_int_equal(s->routes[0].index, 0);
+    assert_string_equal(s->routes[1].name.p, "nested");
+    assert_int_equal(s->routes[1].index, 1);
+    assert_true(gw_router_match(s->router, &req, &m));
+    assert_string_equal(m.route->name.p, "top");
+    gw_snapshot_release(s);
+}
+
+static void test_router_from_config_kong_docs_examples(void **state)
+{
+    struct gw_snapshot *s =
+        fx_snapshot(FV "services:\n  - name: s\n    url: http://x/s\n    routes:\n"
+                       "      - {name: host-post, hosts: [example.com], methods: [POST]}\n"
+                       "      - {name: host, hosts: [example.com]}\n"
+                       "      - {name: tv0, paths: [/tv0]}\n"
+                       "      - {name: fv0, paths: [/fv0], strip_path: false}\n"
+                       "      - {name: re, paths: [\"~/users/(?<id>\\\\d+)$\"]}\n");
+    struct gw_router_req req = {
+        .method = GW_STR_LIT("POST"), .host = GW_STR_LIT("example.com"), .path = GW_STR_LIT("/")};
+    struct gw_router_match m;
+    char out[64];
+    size_t n;
+
+    assert_non_null(s);
+    assert_true(gw_router_match(s->router, &req, &m));
+    assert_string_equal(m.route->name.p, "host-post");
+    req.method = GW_STR_LIT("GET");
+    assert_true(gw_router_match(s->router, &req, &m));
+    assert_string_equal(m.route->name.p, "host");
+    req.host = GW_STR_LIT("other.test");
+    req.path = GW_STR_LIT("/tv0/req");
+    assert_true(gw_router_match(s->router, &req, &m));
+    n = gw_router_upstream_path(&m, req.path, out, sizeof(out));
+    assert_int_equal(n, 6);
+    assert_memory_equal(out, "/s/req", 6);
+    req.path = GW_STR_LIT("/fv0/req");
+    assert_true(gw_router_match(s->router, &req, &m));
+    n = gw_router_upstream_path(&m, req.path, out, sizeof(out));
+    assert_int_equal(n, 10);
+    assert_memory_equal(out, "/s/fv0/req", 10);
+    req.path = GW_STR_LIT("/users/42");
+    assert_true(gw_router_match(s->router, &req, &m));
+    assert_string_equal(m.route->name.p, "re");
+    assert_true(m.regex);
+    assert_true(m.ncaptures >= 2);
+    assert_string_equal(m.capture_names[1], "id");
+    assert_int_equal(m.captures[1].len, 2);
+    assert_memory_equal(m.captures[1].p, "42", 2);
+    req.path = GW_STR_LIT("/nothing");
+    assert_false(gw_router_match(s->router, &req, &m));
+    gw_snapshot_release(s);
+}
+
+static void test_upstream_rules(void **state)
+{
+    struct gw_snapshot *s;
+    const char *out = fx_errors(FV "upstreams:\n  - name: 10.0.0.1\n  - name: \"up:80\"\n"
+                                   "  - {name: h, hash_on: header}\n");
+
+    assert_non_null(out);
+    assert_non_null(strstr(out, "upstreams[0].name: Invalid name ('10.0.0.1'); no ip addresses"));
+    assert_non_null(strstr(out, "upstreams[1].name: Invalid name; no port allowed"));
+    assert_non_null(strstr(out, "upstreams[2].hash_on_header: required field missing"));
+    s = fx_snapshot(FV "upstreams:\n"
+                       "  - {name: a, hash_on: ip}\n"
+                       "  - {name: b, algorithm: consistent-hashing, hash_on: none}\n"
+                       "  - {name: c, algorithm: least-connections, hash_on: ip}\n");
+    assert_non_null(s);
+    assert_int_equal(s->upstreams[0].algorithm, GW_LB_CONSISTENT_HASHING);
+    assert_int_equal(s->upstreams[1].algorithm, GW_LB_ROUND_ROBIN); /* Kong's shorthand */
+    assert_int_equal(s->upstreams[2].algorithm, GW_LB_LEAST_CONNECTIONS);
+    assert_int_equal(s->upstreams[2].hash_on, GW_HASH_NONE);
+    gw_snapshot_release(s);
+}
+
+static void test_routes_left_out_of_the_router(void **state)
+{
+    struct gw_snapshot *s = fx_snapshot(FV "services:\n"
+                                           "  - name: off\n    url: http://x\n    enabled: false\n"
+                                           "    routes: [{name: r-off, paths: [/off]}]\n"
+                                           "  - name: tcp\n    url: tcp://x:9\n"
+                                           "    routes: [{name: r-tcp, protocols: [tcp], "
+                                           "destinations: [{port: 9}]}]\n");
+    struct gw_router_req req = {.method = GW_STR_LIT("GET"), .path = GW_STR_LIT("/off")};
+    struct gw_router_match m;
+
+    assert_non_null(s);
+    assert_true(s->routes[0].ignored);
+    assert_true(s->routes[1].ignored);
+    assert_false(gw_router_match(s->router, &req, &m));
+    assert_non_null(strstr(fx_last_output(), "warning: services[1]: protocol 'tcp' is not "
+                                             "proxied"));
+    gw_snapshot_release(s);
+    assert_non_null(strstr(fx_errors(FV "routes:\n  - {paths: [/], sources: [{ip: 10.0.0.1}]}\n"),
+                           "routes[0].sources: cannot set 'sources' when 'protocols' is"));
+}
+
+static void test_listen_port_forms(void **state)
+{
+    struct gw_snapshot *s = fx_snapshot(FV "gateway:\n  listen: [\"8001\", 8002]\n"
+                                           "  status_listen: \"[::1]:8101\"\n");
+
+    assert_non_null(s);
+    assert_string_equal(s->gateway.listen[0].address.p, "0.0.0.0");
+    assert_int_equal(s->gateway.listen[0].port, 8001);
+    assert_int_equal(s->gateway.listen[1].port, 8002);
+    assert_int_equal(s->gateway.nstatus_listen, 1);
+    assert_string_equal(s->gateway.status_listen[0].address.p, "::1");
+    gw_snapshot_release(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest t[] = {
@@ -399,6 +525,11 @@ int main(void)
         cmocka_unit_test(test_gateway_defaults_and_errors),
         cmocka_unit_test(test_json_document_positions),
         cmocka_unit_test(test_unknown_top_level_key),
+        cmocka_unit_test(test_routes_keep_file_order_for_ties),
+        cmocka_unit_test(test_router_from_config_kong_docs_examples),
+        cmocka_unit_test(test_upstream_rules),
+        cmocka_unit_test(test_routes_left_out_of_the_router),
+        cmocka_unit_test(test_listen_port_forms),
     };
     return cmocka_run_group_tests_name("entities", t, NULL, NULL);
 }
