@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gw/cidr.h"
 #include "gw/str.h"
 
 struct gw_arena;
@@ -259,12 +260,31 @@ struct gw_gateway {
         uint64_t max_header_size;
         uint32_t max_headers;
         uint64_t max_body_size; /* 0 = unlimited */
+        uint64_t max_uri_length;
+        uint32_t max_connections; /* per worker */
     } limits;
     struct {
-        uint32_t client_header, client_body, keepalive, shutdown; /* seconds */
+        uint32_t client_header, client_body, keepalive, send, shutdown; /* seconds */
     } timeouts;
-    struct gw_str access_log; /* path, "stdout"; empty = off */
-    int log_level;            /* enum gw_log_level */
+    struct gw_str access_log;    /* path, "stdout"; empty = off */
+    int log_level;               /* enum gw_log_level */
+    struct gw_cidr *trusted_ips; /* peers whose X-Forwarded-* and X-Request-Id are believed */
+    size_t ntrusted_ips;
+    unsigned headers;                 /* GW_HEADERS_* bits sent to clients */
+    struct gw_str error_default_type; /* MIME type of gateway errors when Accept says nothing */
+    struct {
+        uint32_t pool_size, max_requests, idle_timeout; /* idle_timeout in seconds */
+    } upstream_keepalive;
+    struct {
+        uint32_t refresh; /* seconds between re-resolutions of upstream host names */
+    } dns;
+};
+
+/* gateway.headers groups (Kong's `headers` setting, with gatehouse's names). */
+enum gw_headers_group {
+    GW_HEADERS_SERVER_TOKENS = 1u << 0,  /* Server, Via */
+    GW_HEADERS_LATENCY_TOKENS = 1u << 1, /* X-Gatehouse-*-Latency */
+    GW_HEADERS_REQUEST_ID = 1u << 2,     /* X-Request-Id */
 };
 
 struct gw_snapshot {

@@ -229,6 +229,59 @@ static int parse_listen(const struct gw_yaml *n, const char *path, bool allow_of
     return rc;
 }
 
+static int parse_trusted_ips(const struct gw_yaml *n, struct gw_gateway *gw, struct gw_arena *a,
+                             struct gw_err *err)
+{
+    int rc = 0;
+
+    if (gw_yaml_is_null(n))
+        return 0;
+    if (n->type != GW_YAML_SEQ)
+        return gw_err_at(err, n, "gateway.trusted_ips", "expected an array of CIDRs");
+    gw->trusted_ips = gw_arena_calloc(a, n->n, sizeof(*gw->trusted_ips));
+    for (size_t i = 0; i < n->n; i++) {
+        const struct gw_yaml *it = n->items[i];
+        if (it->type != GW_YAML_STR ||
+            gw_cidr_parse(it->str, &gw->trusted_ips[gw->ntrusted_ips]) != 0) {
+            rc = gw_err_at(err, it, gw_arena_printf(a, "gateway.trusted_ips[%zu]", i),
+                           "invalid address or CIDR '%s'", it->str.p != NULL ? it->str.p : "");
+            continue;
+        }
+        gw->ntrusted_ips++;
+    }
+    return rc;
+}
+
+/* `headers`: `off`, or a list of groups (Kong's `headers` setting). */
+static int parse_headers(const struct gw_yaml *n, struct gw_gateway *gw, struct gw_err *err)
+{
+    static const char *const groups[] = {"server_tokens", "latency_tokens", "request_id", NULL};
+    int rc = 0;
+
+    if (gw_yaml_is_null(n))
+        return 0;
+    if ((n->type == GW_YAML_STR && gw_str_eqc(n->str, "off")) ||
+        (n->type == GW_YAML_BOOL && !n->v.b)) {
+        gw->headers = 0;
+        return 0;
+    }
+    if (n->type != GW_YAML_SEQ)
+        return gw_err_at(err, n, "gateway.headers", "expected off or a list of groups");
+    gw->headers = 0;
+    for (size_t i = 0; i < n->n; i++) {
+        const struct gw_yaml *it = n->items[i];
+        unsigned bit = 0;
+        for (unsigned g = 0; groups[g] != NULL && bit == 0; g++)
+            if (it->type == GW_YAML_STR && gw_str_eqc(it->str, groups[g]))
+                bit = 1u << g;
+        if (bit == 0)
+            rc = gw_err_at(err, it, "gateway.headers",
+                           "expected one of: server_tokens, latency_tokens, request_id");
+        gw->headers |= bit;
+    }
+    return rc;
+}
+
 static void gateway_defaults(struct gw_gateway *gw, struct gw_arena *a)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -250,19 +303,39 @@ static void gateway_defaults(struct gw_gateway *gw, struct gw_arena *a)
     gw->timeouts.client_body = 60;
     gw->timeouts.keepalive = 60;
     gw->timeouts.shutdown = 10;
+    gw->limits.max_uri_length = 8 * 1024;
+    gw->limits.max_connections = 10000;
+    gw->timeouts.send = 60;
     gw->access_log = GW_STR_LIT("stdout");
     gw->log_level = GW_LOG_NOTICE;
+    gw->headers = GW_HEADERS_SERVER_TOKENS | GW_HEADERS_LATENCY_TOKENS | GW_HEADERS_REQUEST_ID;
+    gw->error_default_type = GW_STR_LIT("application/json");
+    gw->upstream_keepalive.pool_size = 512;
+    gw->upstream_keepalive.max_requests = 10000;
+    gw->upstream_keepalive.idle_timeout = 60;
+    gw->dns.refresh = 30;
 }
 
 int gw_gateway_parse(const struct gw_yaml *node, struct gw_gateway *gw, struct gw_arena *a,
                      struct gw_err *err)
 {
-    static const char *const keys[] = {"listen",   "status_listen", "workers",   "limits",
-                                       "timeouts", "access_log",    "log_level", NULL};
-    static const char *const limit_keys[] = {"max_header_size", "max_headers", "max_body_size",
-                                             NULL};
+    static const char *const keys[] = {"listen",
+                                       "status_listen",
+                                       "workers",
+                                       "limits",
+                                       "timeouts",
+                                       "access_log",
+                                       "log_level",
+                                       "trusted_ips",
+                                       "headers",
+                                       "error_default_type",
+                                       "upstream_keepalive",
+                                       "dns",
+                                       NULL};
+    static const char *const limit_keys[] = {"max_header_size", "max_headers",     "max_body_size",
+                                             "max_uri_length",  "max_connections", NULL};
     static const char *const timeout_keys[] = {"client_header", "client_body", "keepalive",
-                                               "shutdown", NULL};
+                                               "send",          "shutdown",    NULL};
     const struct gw_yaml *n;
     int rc = 0;
 
@@ -295,6 +368,19 @@ int gw_gateway_parse(const struct gw_yaml *node, struct gw_gateway *gw, struct g
                       &gw->limits.max_headers, err);
         rc |= get_size(gw_yaml_get(n, "max_body_size"), "gateway.limits.max_body_size",
                        &gw->limits.max_body_size, err);
+        {
+            uint64_t ul = gw->limits.max_uri_length;
+            rc |= get_size(gw_yaml_get(n, "max_uri_length"), "gateway.limits.max_uri_length", &ul,
+                           err);
+            if (ul < 256 || ul > gw->limits.max_header_size)
+                rc = gw_err_at(err, gw_yaml_get(n, "max_uri_length"),
+                               "gateway.limits.max_uri_length",
+                               "value should be between 256 and max_header_size");
+            else
+                gw->limits.max_uri_length = ul;
+        }
+        rc |= get_u32(gw_yaml_get(n, "max_connections"), "gateway.limits.max_connections", 1,
+                      10000000, &gw->limits.max_connections, err);
     }
     n = gw_yaml_get(node, "timeouts");
     if (!gw_yaml_is_null(n)) {
@@ -307,6 +393,8 @@ int gw_gateway_parse(const struct gw_yaml *node, struct gw_gateway *gw, struct g
                       &gw->timeouts.client_body, err);
         rc |= get_u32(gw_yaml_get(n, "keepalive"), "gateway.timeouts.keepalive", 0, 86400,
                       &gw->timeouts.keepalive, err);
+        rc |= get_u32(gw_yaml_get(n, "send"), "gateway.timeouts.send", 1, 86400, &gw->timeouts.send,
+                      err);
         rc |= get_u32(gw_yaml_get(n, "shutdown"), "gateway.timeouts.shutdown", 0, 86400,
                       &gw->timeouts.shutdown, err);
     }
@@ -329,6 +417,44 @@ int gw_gateway_parse(const struct gw_yaml *node, struct gw_gateway *gw, struct g
                            "expected one of: error, warn, notice, info, debug");
         else
             gw->log_level = (int)lvl;
+    }
+    rc |= parse_trusted_ips(gw_yaml_get(node, "trusted_ips"), gw, a, err);
+    rc |= parse_headers(gw_yaml_get(node, "headers"), gw, err);
+    n = gw_yaml_get(node, "error_default_type");
+    if (!gw_yaml_is_null(n)) {
+        static const char *const types[] = {"application/json", "text/html", "application/xml",
+                                            "text/plain", NULL};
+        bool ok = false;
+        for (const char *const *t = types; *t != NULL && !ok; t++)
+            ok = n->type == GW_YAML_STR && gw_str_eqc(n->str, *t);
+        if (!ok)
+            rc = gw_err_at(err, n, "gateway.error_default_type",
+                           "expected one of: application/json, text/html, application/xml, "
+                           "text/plain");
+        else
+            gw->error_default_type = gw_arena_str(a, n->str);
+    }
+    n = gw_yaml_get(node, "upstream_keepalive");
+    if (!gw_yaml_is_null(n)) {
+        static const char *const ka_keys[] = {"pool_size", "max_requests", "idle_timeout", NULL};
+        if (n->type != GW_YAML_MAP)
+            return gw_err_at(err, n, "gateway.upstream_keepalive", "expected an object");
+        rc |= check_keys(n, "gateway.upstream_keepalive", ka_keys, a, err);
+        rc |= get_u32(gw_yaml_get(n, "pool_size"), "gateway.upstream_keepalive.pool_size", 0,
+                      1000000, &gw->upstream_keepalive.pool_size, err);
+        rc |= get_u32(gw_yaml_get(n, "max_requests"), "gateway.upstream_keepalive.max_requests", 0,
+                      100000000, &gw->upstream_keepalive.max_requests, err);
+        rc |= get_u32(gw_yaml_get(n, "idle_timeout"), "gateway.upstream_keepalive.idle_timeout", 0,
+                      86400, &gw->upstream_keepalive.idle_timeout, err);
+    }
+    n = gw_yaml_get(node, "dns");
+    if (!gw_yaml_is_null(n)) {
+        static const char *const dns_keys[] = {"refresh", NULL};
+        if (n->type != GW_YAML_MAP)
+            return gw_err_at(err, n, "gateway.dns", "expected an object");
+        rc |= check_keys(n, "gateway.dns", dns_keys, a, err);
+        rc |= get_u32(gw_yaml_get(n, "refresh"), "gateway.dns.refresh", 1, 86400, &gw->dns.refresh,
+                      err);
     }
     return rc != 0 ? -1 : 0;
 }
