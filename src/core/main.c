@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "gw/config.h"
+#include "gw/daemon.h"
 #include "gw/err.h"
 #include "gw/plugin.h"
 #include "gw/router.h"
@@ -14,10 +15,16 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: gatehouse [-c FILE] -t | --dump\n"
-            "       gatehouse --version | --help\n"
+            "usage: gatehouse [-c FILE] [--pid-file FILE] [--ready-file FILE]\n"
+            "       gatehouse [-c FILE] -t | --dump\n"
+            "       gatehouse --version | --help | --plugins\n"
+            "\n"
+            "Without -t or --dump, gatehouse runs in the foreground: SIGHUP reloads the\n"
+            "configuration, SIGTERM/SIGINT drain and stop, SIGUSR1 reopens the access log.\n"
             "\n"
             "  -c, --conf FILE  configuration file, .yaml/.yml or .json (default %s)\n"
+            "      --pid-file FILE    write the process id to FILE\n"
+            "      --ready-file FILE  once serving, write {\"pid\", \"listen\": [...]} to FILE\n"
             "  -t, --test       validate the configuration, print the result and exit:\n"
             "                   0 when valid, 1 when not (errors on stderr)\n"
             "      --dump       load the configuration and print what it defines\n"
@@ -95,8 +102,10 @@ int main(int argc, char **argv)
                                          {"version", no_argument, NULL, 'v'},
                                          {"help", no_argument, NULL, 'h'},
                                          {"plugins", no_argument, NULL, 'p'},
+                                         {"pid-file", required_argument, NULL, 'P'},
+                                         {"ready-file", required_argument, NULL, 'R'},
                                          {NULL, 0, NULL, 0}};
-    const char *conf = DEFAULT_CONF;
+    const char *conf = DEFAULT_CONF, *pid_file = NULL, *ready_file = NULL;
     bool test = false, want_dump = false;
     struct gw_snapshot *snap;
     struct gw_err err;
@@ -119,6 +128,12 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
+        case 'P':
+            pid_file = optarg;
+            break;
+        case 'R':
+            ready_file = optarg;
+            break;
         case 'p':
             for (size_t i = 0; gw_plugins[i] != NULL; i++)
                 printf("%s\n", gw_plugins[i]->name);
@@ -128,10 +143,12 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (optind < argc || (!test && !want_dump)) {
+    if (optind < argc) {
         usage(stderr);
         return 2;
     }
+    if (!test && !want_dump)
+        return gw_daemon_run(conf, ready_file, pid_file);
     gw_err_init(&err, conf);
     snap = gw_snapshot_load(conf, &err);
     gw_err_print(&err, stderr);

@@ -1,0 +1,70 @@
+#ifndef GW_WORKER_H
+#define GW_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct event;
+struct evconnlistener;
+struct evdns_base;
+struct gw_snapshot;
+struct gw_map;
+struct gw_conn;
+struct gw_upstream_pools;
+struct gw_access_log;
+
+/* The configuration publisher: the main thread swaps `cur` under `mu` and bumps `generation`;
+ * workers notice the new generation at a safe point and take their own reference
+ * (reference/dependencies.md §0.3). A bare atomic pointer would be a use-after-free race. */
+struct gw_publisher {
+    pthread_mutex_t mu;
+    struct gw_snapshot *cur; /* holds one reference */
+    atomic_uint_fast64_t generation;
+};
+
+/* One listening address of one worker. */
+struct gw_worker_listener {
+    int fd;
+    struct evconnlistener *lev;
+    bool ssl, proxy_protocol;
+};
+
+/* A worker thread: its own event loop, listeners, connections and upstream pools. Everything
+ * here is touched by its own thread only, except the atomics and `wake`, which the main
+ * thread uses to hand it messages. */
+struct gw_worker {
+    unsigned id;
+    pthread_t thread;
+    struct event_base *base;
+    struct evdns_base *dns;
+    struct event *wake;     /* activated by the main thread (thread-safe with evthread) */
+    struct event *tick;     /* 1 s timer: access-log flush, pool housekeeping */
+    struct event *pause_ev; /* re-enables accepting after EMFILE */
+    struct gw_publisher *pub;
+    struct gw_snapshot *snap; /* this worker's reference */
+    uint64_t generation;
+    struct gw_worker_listener *listeners;
+    size_t nlisteners;
+    struct gw_conn *conns;  /* every open downstream connection (doubly linked) */
+    size_t nconns, nactive; /* open connections / those with a request in progress */
+    struct gw_upstream_pools *pools;
+    struct gw_access_log *alog;
+    atomic_bool stop_accepting; /* set by the main thread on shutdown */
+    atomic_bool exiting;        /* set by the main thread after the drain deadline */
+    atomic_bool ready;          /* set by the worker once it accepts */
+    uint64_t requests;          /* served by this worker */
+};
+
+/* Takes the published snapshot if it changed since the worker last looked. Cheap (one
+ * atomic load) when nothing changed. Worker thread only. */
+void gw_worker_refresh(struct gw_worker *w);
+
+/* Called by connection code when a connection closes or finishes a request, so that a
+ * draining worker can exit once it is idle. */
+void gw_worker_maybe_done(struct gw_worker *w);
+
+#endif

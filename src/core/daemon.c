@@ -1,0 +1,596 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "gw/access_log.h"
+#include "gw/arena.h"
+#include "gw/config.h"
+#include "gw/daemon.h"
+#include "gw/err.h"
+#include "gw/log.h"
+#include "gw/version.h"
+#include "gw/worker.h"
+#include "http/http_int.h"
+
+/* The daemon: the main thread loads and publishes configuration snapshots, handles signals
+ * and the drain on shutdown; N workers each run an event loop with their own SO_REUSEPORT
+ * listeners and connections (DESIGN.md §2). */
+
+struct listen_set {
+    struct gw_listen conf;
+    uint16_t port; /* the bound port (differs from conf.port when that is 0) */
+    int *fds;      /* one per worker */
+};
+
+struct daemon {
+    const char *conf_path;
+    struct event_base *base;
+    struct gw_publisher pub;
+    struct gw_worker *workers;
+    unsigned nworkers;
+    struct listen_set *ls;
+    size_t nls;
+    struct event *sig_hup, *sig_term, *sig_int, *sig_usr1, *drain_timer, *check_timer;
+    bool shutting_down;
+    char *access_log_path;
+    uint64_t generation;
+    unsigned reloads_ok, reloads_failed;
+};
+
+static atomic_int workers_done;
+
+/* ---- snapshot publication --------------------------------------------------------------- */
+
+void gw_worker_refresh(struct gw_worker *w)
+{
+    uint64_t g = atomic_load_explicit(&w->pub->generation, memory_order_acquire);
+    struct gw_snapshot *n;
+
+    if (g == w->generation)
+        return;
+    pthread_mutex_lock(&w->pub->mu);
+    n = w->pub->cur;
+    gw_snapshot_acquire(n);
+    g = atomic_load_explicit(&w->pub->generation, memory_order_relaxed);
+    pthread_mutex_unlock(&w->pub->mu);
+    gw_snapshot_release(w->snap);
+    w->snap = n;
+    w->generation = g;
+}
+
+static void publish(struct daemon *d, struct gw_snapshot *s)
+{
+    struct gw_snapshot *old;
+
+    s->generation = ++d->generation;
+    pthread_mutex_lock(&d->pub.mu);
+    old = d->pub.cur;
+    d->pub.cur = s;
+    atomic_store_explicit(&d->pub.generation, s->generation, memory_order_release);
+    pthread_mutex_unlock(&d->pub.mu);
+    gw_snapshot_release(old);
+}
+
+/* ---- listeners ------------------------------------------------------------------------ */
+
+static int make_socket(const struct gw_listen *l, uint16_t port, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char host[INET6_ADDRSTRLEN + 1];
+    int fd, one = 1;
+
+    memset(&ss, 0, sizeof(ss));
+    snprintf(host, sizeof(host), "%s", l->address.p);
+    if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+        ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+        ((struct sockaddr_in *)&ss)->sin_port = htons(port);
+        len = sizeof(struct sockaddr_in);
+    } else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+        ((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+        len = sizeof(struct sockaddr_in6);
+    } else {
+        snprintf(err, errlen, "listen address '%s' is not an IP address", host);
+        return -1;
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 511) != 0) {
+        snprintf(err, errlen, "bind %s port %u: %s", host, port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int open_listeners(struct daemon *d, const struct gw_gateway *g)
+{
+    char err[256];
+
+    d->nls = g->nlisten;
+    d->ls = gw_xcalloc(d->nls, sizeof(*d->ls));
+    for (size_t i = 0; i < d->nls; i++) {
+        struct listen_set *s = &d->ls[i];
+        s->conf = g->listen[i];
+        s->conf.address = gw_str_c(gw_xstrdup(g->listen[i].address.p));
+        s->port = s->conf.port;
+        s->fds = gw_xcalloc(d->nworkers, sizeof(int));
+        for (unsigned w = 0; w < d->nworkers; w++) {
+            s->fds[w] = make_socket(&s->conf, s->port, err, sizeof(err));
+            if (s->fds[w] < 0) {
+                gw_log(GW_LOG_ERROR, "cannot listen: %s", err);
+                return -1;
+            }
+            if (s->port == 0) { /* the kernel chose: the other workers bind the same port */
+                struct sockaddr_storage ss;
+                socklen_t len = sizeof(ss);
+                getsockname(s->fds[w], (struct sockaddr *)&ss, &len);
+                s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                         : ((struct sockaddr_in *)&ss)->sin_port);
+            }
+        }
+        if (s->conf.ssl || s->conf.proxy_protocol) {
+            /* never serve plain HTTP where TLS or the PROXY protocol is expected */
+            gw_log(GW_LOG_ERROR, "listener %s:%u: %s is not supported by this build",
+                   s->conf.address.p, s->port, s->conf.ssl ? "ssl" : "proxy_protocol");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- workers ---------------------------------------------------------------------------- */
+
+static void listeners_enable(struct gw_worker *w, bool on)
+{
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        if (w->listeners[i].lev == NULL)
+            continue;
+        if (on)
+            evconnlistener_enable(w->listeners[i].lev);
+        else
+            evconnlistener_disable(w->listeners[i].lev);
+    }
+}
+
+void gw_worker_maybe_done(struct gw_worker *w)
+{
+    if (atomic_load(&w->stop_accepting)) {
+        if (w->nconns == 0)
+            event_base_loopexit(w->base, NULL);
+        return;
+    }
+    if (w->nconns + 1 == w->snap->gateway.limits.max_connections)
+        listeners_enable(w, true); /* back under the limit */
+}
+
+static void *worker_main(void *arg);
+
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_worker *w = arg;
+
+    gw_worker_refresh(w);
+    if (atomic_load(&w->exiting)) {
+        gw_conn_close_all(w);
+        event_base_loopexit(w->base, NULL);
+        return;
+    }
+    if (atomic_load(&w->stop_accepting)) {
+        for (size_t i = 0; i < w->nlisteners; i++) {
+            if (w->listeners[i].lev != NULL) {
+                evconnlistener_free(w->listeners[i].lev);
+                w->listeners[i].lev = NULL;
+            }
+        }
+        gw_conn_close_idle(w);
+        if (w->nconns == 0)
+            event_base_loopexit(w->base, NULL);
+    }
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_worker *w = arg;
+
+    gw_worker_refresh(w);
+    gw_access_log_flush(w);
+}
+
+static void resume_accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+    listeners_enable(arg, true);
+}
+
+struct accept_ctx {
+    struct gw_worker *w;
+    struct gw_worker_listener *l;
+};
+
+static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    struct accept_ctx *ctx = arg;
+    struct gw_worker *w = ctx->w;
+
+    gw_worker_refresh(w);
+    gw_conn_accept(w, fd, sa, salen, ctx->l->ssl);
+    if (w->nconns >= w->snap->gateway.limits.max_connections)
+        listeners_enable(w, false); /* re-enabled by gw_worker_maybe_done() */
+}
+
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+    struct accept_ctx *ctx = arg;
+    struct timeval tv = {0, 100 * 1000};
+    int e = EVUTIL_SOCKET_ERROR();
+
+    if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+        /* out of descriptors: pause accepting briefly instead of spinning */
+        gw_log(GW_LOG_WARN, "worker %u: accept: %s; pausing 100 ms", ctx->w->id, strerror(e));
+        listeners_enable(ctx->w, false);
+        event_add(ctx->w->pause_ev, &tv);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct gw_worker *w = arg;
+    struct accept_ctx *ctxs = gw_xcalloc(w->nlisteners != 0 ? w->nlisteners : 1, sizeof(*ctxs));
+    struct timeval one_s = {1, 0};
+
+    w->dns = evdns_base_new(w->base,
+                            EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (w->dns == NULL) /* no resolv.conf: still serve IP targets */
+        w->dns = evdns_base_new(w->base, 0);
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        ctxs[i].w = w;
+        ctxs[i].l = &w->listeners[i];
+        w->listeners[i].lev = evconnlistener_new(w->base, on_accept, &ctxs[i],
+                                                 LEV_OPT_CLOSE_ON_FREE, -1, w->listeners[i].fd);
+        evconnlistener_set_error_cb(w->listeners[i].lev, on_accept_error);
+    }
+    w->wake = event_new(w->base, -1, 0, wake_cb, w);
+    w->tick = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
+    w->pause_ev = evtimer_new(w->base, resume_accept_cb, w);
+    event_add(w->tick, &one_s);
+    atomic_store(&w->ready, true);
+    event_base_dispatch(w->base);
+
+    gw_conn_close_all(w);
+    gw_upstream_pools_free(w);
+    gw_access_log_free(w);
+    for (size_t i = 0; i < w->nlisteners; i++)
+        if (w->listeners[i].lev != NULL)
+            evconnlistener_free(w->listeners[i].lev);
+    free(ctxs);
+    event_free(w->wake);
+    event_free(w->tick);
+    event_free(w->pause_ev);
+    if (w->dns != NULL)
+        evdns_base_free(w->dns, 0);
+    atomic_fetch_add(&workers_done, 1);
+    return NULL;
+}
+
+/* ---- signals ------------------------------------------------------------------------------ */
+
+static int open_access_log(const struct gw_gateway *g)
+{
+    int fd;
+
+    if (g->access_log.len == 0)
+        return -1;
+    if (gw_str_eqc(g->access_log, "stdout"))
+        return dup(STDOUT_FILENO);
+    fd = open(g->access_log.p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        gw_log(GW_LOG_ERROR, "cannot open access log %s: %s", g->access_log.p, strerror(errno));
+    return fd;
+}
+
+/* Points the shared access-log descriptor at `g`'s log, in place when one is open. */
+static void reopen_access_log(struct daemon *d, const struct gw_gateway *g)
+{
+    int cur = gw_access_log_fd(), fd = open_access_log(g);
+
+    free(d->access_log_path);
+    d->access_log_path = g->access_log.len > 0 ? gw_xstrdup(g->access_log.p) : NULL;
+    if (fd < 0) {
+        if (g->access_log.len == 0)
+            gw_access_log_set_fd(-1); /* off: the old descriptor stays open, unused */
+        return;
+    }
+    if (cur >= 0) {
+        dup2(fd, cur); /* workers keep writing to `cur`, now the new file */
+        close(fd);
+    } else {
+        gw_access_log_set_fd(fd);
+    }
+}
+
+static void log_errors(const struct gw_err *err, enum gw_log_level level)
+{
+    for (const struct gw_diag *x = err->head; x != NULL; x = x->next)
+        gw_log(x->level == GW_DIAG_ERROR ? level : GW_LOG_WARN, "%s:%u:%u: %s%s%s", err->file,
+               x->line, x->col, x->path, x->path[0] != '\0' ? ": " : "", x->msg);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    struct daemon *d = arg;
+    struct gw_err err;
+    struct gw_snapshot *next;
+
+    if (d->shutting_down)
+        return;
+    gw_err_init(&err, d->conf_path);
+    next = gw_snapshot_load(d->conf_path, &err);
+    log_errors(&err, GW_LOG_ERROR);
+    if (next == NULL) {
+        d->reloads_failed++;
+        gw_log(GW_LOG_ERROR, "reload failed, keeping generation %llu: %u error(s) in %s",
+               (unsigned long long)d->generation, err.nerr, d->conf_path);
+        gw_err_dispose(&err);
+        return;
+    }
+    gw_err_dispose(&err);
+    gw_log_set_level((enum gw_log_level)next->gateway.log_level);
+    if ((d->access_log_path == NULL) != (next->gateway.access_log.len == 0) ||
+        (d->access_log_path != NULL && !gw_str_eqc(next->gateway.access_log, d->access_log_path)))
+        reopen_access_log(d, &next->gateway);
+    if (next->gateway.nlisten != d->nls)
+        gw_log(GW_LOG_WARN, "reload: gateway.listen changed; listeners change on restart");
+    if (next->gateway.workers != d->nworkers)
+        gw_log(GW_LOG_WARN, "reload: gateway.workers changed; it takes effect on restart");
+    publish(d, next);
+    d->reloads_ok++;
+    for (unsigned i = 0; i < d->nworkers; i++)
+        event_active(d->workers[i].wake, EV_READ, 0);
+    gw_log(GW_LOG_NOTICE, "reload succeeded: generation %llu, config %s",
+           (unsigned long long)d->generation, next->config_hash);
+}
+
+static void on_usr1(evutil_socket_t sig, short what, void *arg)
+{
+    struct daemon *d = arg;
+
+    if (d->access_log_path != NULL && strcmp(d->access_log_path, "stdout") != 0) {
+        struct gw_gateway g = {0};
+        g.access_log = gw_str_c(d->access_log_path);
+        reopen_access_log(d, &g);
+        gw_log(GW_LOG_NOTICE, "access log reopened");
+    }
+}
+
+static void on_check(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+
+    if ((unsigned)atomic_load(&workers_done) == d->nworkers)
+        event_base_loopexit(d->base, NULL);
+}
+
+static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+
+    gw_log(GW_LOG_WARN, "shutdown: drain time is over, closing the remaining connections");
+    for (unsigned i = 0; i < d->nworkers; i++) {
+        atomic_store(&d->workers[i].exiting, true);
+        event_active(d->workers[i].wake, EV_READ, 0);
+    }
+}
+
+static void on_term(evutil_socket_t sig, short what, void *arg)
+{
+    struct daemon *d = arg;
+    struct timeval deadline = {(time_t)d->pub.cur->gateway.timeouts.shutdown, 0};
+    struct timeval every = {0, 50 * 1000};
+
+    if (d->shutting_down) {
+        on_drain_deadline(-1, 0, d); /* a second signal: stop now */
+        return;
+    }
+    d->shutting_down = true;
+    gw_log(GW_LOG_NOTICE, "shutdown: %s received, draining for up to %u s",
+           sig == SIGINT ? "SIGINT" : "SIGTERM", d->pub.cur->gateway.timeouts.shutdown);
+    for (unsigned i = 0; i < d->nworkers; i++) {
+        atomic_store(&d->workers[i].stop_accepting, true);
+        event_active(d->workers[i].wake, EV_READ, 0);
+    }
+    d->drain_timer = evtimer_new(d->base, on_drain_deadline, d);
+    evtimer_add(d->drain_timer, &deadline);
+    d->check_timer = event_new(d->base, -1, EV_PERSIST, on_check, d);
+    evtimer_add(d->check_timer, &every);
+}
+
+/* ---- start and stop ------------------------------------------------------------------------ */
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            gw_log(GW_LOG_WARN, "cannot raise the open files limit: %s", strerror(errno));
+    }
+}
+
+static int write_file_atomically(const char *path, const char *text)
+{
+    char tmp[4096];
+    FILE *f;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    f = fopen(tmp, "w");
+    if (f == NULL)
+        return -1;
+    fputs(text, f);
+    if (fclose(f) != 0)
+        return -1;
+    return rename(tmp, path);
+}
+
+static void write_ready_file(struct daemon *d, const char *path)
+{
+    char buf[4096];
+    size_t off = 0;
+
+    off += (size_t)snprintf(buf + off, sizeof(buf) - off, "{\"pid\": %ld, \"listen\": [",
+                            (long)getpid());
+    for (size_t i = 0; i < d->nls && off < sizeof(buf); i++) {
+        bool v6 = strchr(d->ls[i].conf.address.p, ':') != NULL;
+        off += (size_t)snprintf(buf + off, sizeof(buf) - off, v6 ? "%s\"[%s]:%u\"" : "%s\"%s:%u\"",
+                                i ? ", " : "", d->ls[i].conf.address.p, d->ls[i].port);
+    }
+    if (off < sizeof(buf))
+        snprintf(buf + off, sizeof(buf) - off, "], \"status_listen\": []}\n");
+    if (write_file_atomically(path, buf) != 0)
+        gw_log(GW_LOG_ERROR, "cannot write the ready file %s: %s", path, strerror(errno));
+}
+
+int gw_daemon_run(const char *conf_path, const char *ready_file, const char *pid_file)
+{
+    struct daemon d;
+    struct gw_err err;
+    struct gw_snapshot *snap;
+    int rc = 1;
+
+    memset(&d, 0, sizeof(d));
+    d.conf_path = conf_path;
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
+    gw_err_init(&err, conf_path);
+    snap = gw_snapshot_load(conf_path, &err);
+    log_errors(&err, GW_LOG_ERROR);
+    gw_err_dispose(&err);
+    if (snap == NULL) {
+        gw_log(GW_LOG_ERROR, "configuration %s is invalid: not starting", conf_path);
+        return 1;
+    }
+    gw_log_set_level((enum gw_log_level)snap->gateway.log_level);
+    evthread_use_pthreads();
+    pthread_mutex_init(&d.pub.mu, NULL);
+    atomic_init(&d.pub.generation, 0);
+    d.pub.cur = NULL;
+    publish(&d, snap);
+    d.base = event_base_new();
+    d.nworkers = snap->gateway.workers;
+    d.workers = gw_xcalloc(d.nworkers, sizeof(*d.workers));
+    if (open_listeners(&d, &snap->gateway) != 0)
+        goto out;
+    reopen_access_log(&d, &snap->gateway);
+    atomic_store(&workers_done, 0);
+    for (unsigned i = 0; i < d.nworkers; i++) {
+        struct gw_worker *w = &d.workers[i];
+        w->id = i;
+        w->pub = &d.pub;
+        w->base = event_base_new();
+        pthread_mutex_lock(&d.pub.mu);
+        w->snap = d.pub.cur;
+        gw_snapshot_acquire(w->snap);
+        w->generation = atomic_load(&d.pub.generation);
+        pthread_mutex_unlock(&d.pub.mu);
+        w->nlisteners = d.nls;
+        w->listeners = gw_xcalloc(d.nls != 0 ? d.nls : 1, sizeof(*w->listeners));
+        for (size_t j = 0; j < d.nls; j++) {
+            w->listeners[j].fd = d.ls[j].fds[i];
+            w->listeners[j].ssl = d.ls[j].conf.ssl;
+            w->listeners[j].proxy_protocol = d.ls[j].conf.proxy_protocol;
+        }
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            gw_log(GW_LOG_ERROR, "cannot start worker %u", i);
+            goto out;
+        }
+    }
+    for (unsigned i = 0; i < d.nworkers; i++)
+        while (!atomic_load(&d.workers[i].ready))
+            usleep(1000);
+    d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
+    d.sig_term = evsignal_new(d.base, SIGTERM, on_term, &d);
+    d.sig_int = evsignal_new(d.base, SIGINT, on_term, &d);
+    d.sig_usr1 = evsignal_new(d.base, SIGUSR1, on_usr1, &d);
+    event_add(d.sig_hup, NULL);
+    event_add(d.sig_term, NULL);
+    event_add(d.sig_int, NULL);
+    event_add(d.sig_usr1, NULL);
+    if (pid_file != NULL) {
+        char pid[32];
+        snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+        if (write_file_atomically(pid_file, pid) != 0)
+            gw_log(GW_LOG_ERROR, "cannot write the pid file %s: %s", pid_file, strerror(errno));
+    }
+    for (size_t i = 0; i < d.nls; i++)
+        gw_log(GW_LOG_NOTICE, "listening on %s:%u", d.ls[i].conf.address.p, d.ls[i].port);
+    if (ready_file != NULL)
+        write_ready_file(&d, ready_file);
+    gw_log(GW_LOG_NOTICE, "gatehouse %s started: %u worker(s), configuration generation %llu",
+           GW_VERSION, d.nworkers, (unsigned long long)d.generation);
+    event_base_dispatch(d.base);
+    rc = 0;
+    gw_log(GW_LOG_NOTICE, "shutdown complete");
+out:
+    for (unsigned i = 0; i < d.nworkers; i++) {
+        struct gw_worker *w = &d.workers[i];
+        if (w->thread != 0) {
+            if (rc != 0) {
+                atomic_store(&w->exiting, true);
+                if (w->wake != NULL)
+                    event_active(w->wake, EV_READ, 0);
+            }
+            pthread_join(w->thread, NULL);
+        }
+        if (w->base != NULL)
+            event_base_free(w->base);
+        gw_snapshot_release(w->snap);
+        free(w->listeners);
+    }
+    for (size_t i = 0; i < d.nls; i++) {
+        free((char *)d.ls[i].conf.address.p);
+        free(d.ls[i].fds);
+    }
+    free(d.ls);
+    free(d.workers);
+    if (d.sig_hup != NULL) {
+        event_free(d.sig_hup);
+        event_free(d.sig_term);
+        event_free(d.sig_int);
+        event_free(d.sig_usr1);
+    }
+    if (d.drain_timer != NULL)
+        event_free(d.drain_timer);
+    if (d.check_timer != NULL)
+        event_free(d.check_timer);
+    event_base_free(d.base);
+    pthread_mutex_lock(&d.pub.mu);
+    gw_snapshot_release(d.pub.cur);
+    pthread_mutex_unlock(&d.pub.mu);
+    if (gw_access_log_fd() >= 0)
+        close(gw_access_log_fd());
+    free(d.access_log_path);
+    if (pid_file != NULL && rc == 0)
+        unlink(pid_file);
+    return rc;
+}

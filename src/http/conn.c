@@ -1,0 +1,757 @@
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gw/arena.h"
+#include "gw/http_error.h"
+#include "gw/log.h"
+#include "gw/reqid.h"
+#include "gw/version.h"
+#include "gw/worker.h"
+#include "http_int.h"
+
+/* Downstream HTTP/1.1 connections. One request at a time per connection: pipelined requests
+ * stay in the input buffer (bounded by the read watermark) until the previous response is
+ * done, so responses go out in order. http-parser is paused after the request headers (the
+ * body is read only once the upstream can take it) and after each message.
+ *
+ * Debian's http-parser is built non-strict (reference/dependencies.md §0.1); the guards here:
+ * header names must be tokens, bodies are always re-framed upstream (proxy.c), parsing stops
+ * after a message that does not keep the connection alive, trailers are dropped, and HTTP/1.1
+ * needs exactly one Host. */
+
+#define CONN_READ_HIGH (256 * 1024) /* bytes buffered from a client before reading pauses */
+#define CONN_WRITE_LOW (64 * 1024)  /* resume the upstream when the client drained to this */
+
+uint64_t gw_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void conn_free(struct gw_conn *c);
+static void conn_feed(struct gw_conn *c);
+static void conn_finish_request(struct gw_conn *c);
+
+/* ---- timeouts ----------------------------------------------------------------------- */
+
+static void conn_timeouts(struct gw_conn *c, uint32_t read_s)
+{
+    const struct gw_gateway *g = &c->w->snap->gateway;
+    struct timeval rd = {(time_t)read_s, 0}, wr = {(time_t)g->timeouts.send, 0};
+
+    bufferevent_set_timeouts(c->bev, read_s != 0 ? &rd : NULL, &wr);
+}
+
+/* ---- request lifetime --------------------------------------------------------------- */
+
+static struct gw_req *req_new(struct gw_conn *c)
+{
+    struct gw_req *r = gw_xcalloc(1, sizeof(*r));
+    const struct gw_gateway *g;
+
+    gw_worker_refresh(c->w);
+    r->conn = c;
+    r->snap = c->w->snap;
+    gw_snapshot_acquire(r->snap);
+    g = &r->snap->gateway;
+    gw_hdrs_init(&r->hdrs, g->limits.max_header_size, g->limits.max_headers);
+    r->t_start = gw_now_ns();
+    r->state = REQ_HEAD;
+    return r;
+}
+
+static void req_free(struct gw_req *r)
+{
+    gw_proxy_cancel(r);
+    gw_hdrs_dispose(&r->hdrs);
+    free(r->url);
+    free(r->path_buf);
+    gw_snapshot_release(r->snap);
+    free(r);
+}
+
+/* ---- parser callbacks ---------------------------------------------------------------- */
+
+static bool is_tchar(unsigned char ch)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch != '\0' && strchr(extra, ch) != NULL);
+}
+
+static struct gw_conn *conn_of(http_parser *p)
+{
+    return p->data;
+}
+
+static int reject(struct gw_conn *c, int status)
+{
+    if (c->error_status == 0)
+        c->error_status = status;
+    return -1;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    struct gw_conn *c = conn_of(p);
+
+    if (c->req == NULL)
+        c->req = req_new(c);
+    c->state = CONN_ACTIVE;
+    conn_timeouts(c, c->w->snap->gateway.timeouts.client_header);
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n)
+{
+    struct gw_conn *c = conn_of(p);
+    struct gw_req *r = c->req;
+    uint64_t max = r->snap->gateway.limits.max_uri_length;
+
+    if (r->url_len + n > max)
+        return reject(c, 414);
+    r->url = gw_xrealloc(r->url, r->url_len + n + 1);
+    memcpy(r->url + r->url_len, at, n);
+    r->url_len += n;
+    r->url[r->url_len] = '\0';
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n)
+{
+    struct gw_conn *c = conn_of(p);
+    struct gw_req *r = c->req;
+
+    if (r->state != REQ_HEAD)
+        return 0; /* trailers of a chunked body: dropped */
+    for (size_t i = 0; i < n; i++)
+        if (!is_tchar((unsigned char)at[i]))
+            return reject(c, 400);
+    if (gw_hdrs_field(&r->hdrs, at, n) != 0)
+        return reject(c, 431);
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n)
+{
+    struct gw_conn *c = conn_of(p);
+    struct gw_req *r = c->req;
+
+    if (r->state != REQ_HEAD)
+        return 0;
+    if (gw_hdrs_value(&r->hdrs, at, n) != 0)
+        return reject(c, 431);
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct gw_conn *c = conn_of(p);
+    struct gw_req *r = c->req;
+
+    if (r->url_len + r->hdrs.len > r->snap->gateway.limits.max_header_size)
+        return reject(c, 431);
+    r->state = REQ_PENDING;
+    r->method = p->method;
+    r->major = p->http_major;
+    r->minor = p->http_minor;
+    r->chunked = (p->flags & F_CHUNKED) != 0;
+    r->has_length = (p->flags & F_CONTENTLENGTH) != 0;
+    r->content_length = r->has_length ? p->content_length : 0;
+    r->keepalive = http_should_keep_alive(p) != 0;
+    r->head = p->method == HTTP_HEAD;
+    http_parser_pause(p, 1);
+    c->parser_paused = true;
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n)
+{
+    struct gw_conn *c = conn_of(p);
+    struct gw_req *r = c->req;
+    uint64_t max = r->snap->gateway.limits.max_body_size;
+
+    r->bytes_in += n;
+    if (max != 0 && r->bytes_in > max)
+        return reject(c, 413);
+    if (r->up != NULL && !r->resp_done)
+        gw_proxy_body(r, at, n);
+    /* else: answered locally; the rest of the body is read and dropped */
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct gw_conn *c = conn_of(p);
+    struct gw_req *r = c->req;
+
+    r->state = REQ_SENT;
+    if (r->up != NULL && !r->resp_done)
+        gw_proxy_body_end(r);
+    http_parser_pause(p, 1);
+    c->parser_paused = true;
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ---- responses ----------------------------------------------------------------------- */
+
+struct evbuffer *gw_conn_output(struct gw_req *r)
+{
+    return bufferevent_get_output(r->conn->bev);
+}
+
+size_t gw_conn_output_pending(struct gw_req *r)
+{
+    return evbuffer_get_length(bufferevent_get_output(r->conn->bev));
+}
+
+void gw_conn_resp_head(struct gw_req *r, struct evbuffer *head)
+{
+    r->resp_started = true;
+    r->bytes_out += evbuffer_get_length(head);
+    bufferevent_write_buffer(r->conn->bev, head);
+}
+
+void gw_conn_resp_body(struct gw_req *r, const char *p, size_t n)
+{
+    struct evbuffer *out = bufferevent_get_output(r->conn->bev);
+
+    if (n == 0)
+        return;
+    if (r->resp_chunked) {
+        char hex[24];
+        int l = snprintf(hex, sizeof(hex), "%zx\r\n", n);
+        evbuffer_add(out, hex, (size_t)l);
+        evbuffer_add(out, p, n);
+        evbuffer_add(out, "\r\n", 2);
+        r->bytes_out += (size_t)l + n + 2;
+    } else {
+        evbuffer_add(out, p, n);
+        r->bytes_out += n;
+    }
+}
+
+void gw_conn_resp_done(struct gw_req *r, bool ok)
+{
+    struct gw_conn *c = r->conn;
+
+    if (r->resp_chunked && ok) {
+        evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+        r->bytes_out += 5;
+    }
+    r->resp_done = true;
+    r->t_done = gw_now_ns();
+    if (!ok)
+        r->close_after = true;
+    if (r->up != NULL)
+        gw_proxy_detach(r, ok && r->state == REQ_SENT);
+    if (r->state != REQ_SENT && !r->close_after) {
+        /* Answered before the whole request arrived: a small rest is read and dropped, a big
+         * or unknown one ends the connection (as nginx's lingering close, without waiting). */
+        if (r->chunked || r->content_length - r->bytes_in > 65536)
+            r->close_after = true;
+    }
+    if (r->state == REQ_SENT || r->close_after)
+        conn_finish_request(c);
+    else if (c->parser_paused) { /* read the rest of the small body, then finish */
+        http_parser_pause(&c->parser, 0);
+        c->parser_paused = false;
+        conn_feed(c);
+    }
+}
+
+static void add_common_headers(struct gw_req *r, struct evbuffer *h, bool proxied)
+{
+    unsigned groups = r->snap->gateway.headers;
+    uint64_t now = gw_now_ns();
+
+    if (groups & GW_HEADERS_SERVER_TOKENS && !proxied)
+        evbuffer_add_printf(h, "Server: gatehouse/%s\r\n", GW_VERSION);
+    if (groups & GW_HEADERS_REQUEST_ID && r->id_len > 0)
+        evbuffer_add_printf(h, "X-Request-Id: %.*s\r\n", (int)r->id_len, r->id);
+    if (groups & GW_HEADERS_LATENCY_TOKENS && !proxied)
+        evbuffer_add_printf(h, "X-Gatehouse-Response-Latency: %llu\r\n",
+                            (unsigned long long)((now - r->t_start) / 1000000));
+}
+
+/* A response gatehouse writes itself; `body` may be empty. */
+static void respond(struct gw_req *r, int status, const char *content_type, struct evbuffer *body,
+                    const char *extra_headers)
+{
+    struct evbuffer *h = evbuffer_new();
+    size_t blen = body != NULL ? evbuffer_get_length(body) : 0;
+
+    r->status = status;
+    if (r->state != REQ_SENT && (r->chunked || r->content_length > 65536))
+        r->close_after = true;
+    if (!r->keepalive)
+        r->close_after = true;
+    evbuffer_add_printf(h, "HTTP/1.1 %d %s\r\n", status, gw_status_reason(status));
+    add_common_headers(r, h, false);
+    if (content_type != NULL)
+        evbuffer_add_printf(h, "Content-Type: %s\r\n", content_type);
+    evbuffer_add_printf(h, "Content-Length: %zu\r\n", blen);
+    if (extra_headers != NULL)
+        evbuffer_add(h, extra_headers, strlen(extra_headers));
+    if (r->close_after)
+        evbuffer_add(h, "Connection: close\r\n", 19);
+    evbuffer_add(h, "\r\n", 2);
+    gw_conn_resp_head(r, h);
+    evbuffer_free(h);
+    if (blen > 0 && !r->head) {
+        r->bytes_out += blen;
+        bufferevent_write_buffer(r->conn->bev, body);
+    }
+    gw_conn_resp_done(r, true);
+}
+
+static void respond_error(struct gw_req *r, int status, const char *message,
+                          const char *extra_headers)
+{
+    struct evbuffer *body = evbuffer_new();
+    const struct gw_gateway *g = &r->snap->gateway;
+    enum gw_body_type t;
+    const char *ctype;
+
+    if (r->resp_started) { /* too late for a clean answer: cut the connection */
+        gw_conn_resp_done(r, false);
+        evbuffer_free(body);
+        return;
+    }
+    t = gw_error_negotiate(gw_hdrs_get(&r->hdrs, "accept"),
+                           gw_body_type_from_mime(g->error_default_type, GW_BODY_JSON));
+    ctype = gw_error_body(body, t,
+                          gw_str_c(message != NULL ? message : gw_error_default_message(status)),
+                          (struct gw_str){r->id, r->id_len});
+    respond(r, status, ctype, body, extra_headers);
+    evbuffer_free(body);
+}
+
+void gw_conn_error(struct gw_req *r, int status, const char *message)
+{
+    respond_error(r, status, message, NULL);
+}
+
+/* ---- dispatch after the request headers ---------------------------------------------- */
+
+static void set_request_id(struct gw_req *r)
+{
+    struct gw_str in = gw_hdrs_get(&r->hdrs, "x-request-id");
+
+    if (r->conn->trusted && in.p != NULL && gw_reqid_acceptable(in) && in.len < sizeof(r->id)) {
+        memcpy(r->id, in.p, in.len);
+        r->id_len = in.len;
+    } else {
+        gw_reqid_new(r->id);
+        r->id_len = GW_UUID_LEN;
+    }
+}
+
+/* Splits the target into path and query; absolute-form targets give the host. */
+static int parse_target(struct gw_req *r)
+{
+    struct http_parser_url u;
+    const char *path = r->url;
+    size_t plen = r->url_len;
+    long n;
+
+    if (r->url_len > 0 && r->url[0] != '/') {
+        if (r->method == HTTP_CONNECT)
+            return -1;
+        http_parser_url_init(&u);
+        if (http_parser_parse_url(r->url, r->url_len, 0, &u) != 0 ||
+            !(u.field_set & (1 << UF_HOST)))
+            return -1;
+        r->host = (struct gw_str){r->url + u.field_data[UF_HOST].off, u.field_data[UF_HOST].len};
+        if (u.field_set & (1 << UF_PATH)) {
+            path = r->url + u.field_data[UF_PATH].off;
+            plen = (size_t)(r->url + r->url_len - path);
+        } else {
+            path = "/";
+            plen = 1;
+        }
+    }
+    if (plen == 0 || path[0] != '/')
+        return -1;
+    {
+        const char *q = memchr(path, '?', plen);
+        const char *hash = memchr(path, '#', plen);
+        size_t end = hash != NULL ? (size_t)(hash - path) : plen;
+        size_t pend = q != NULL && (size_t)(q - path) < end ? (size_t)(q - path) : end;
+        if (q != NULL && (size_t)(q - path) < end)
+            r->query = (struct gw_str){q + 1, end - pend - 1};
+        r->path_buf = gw_xmalloc(pend + 1);
+        n = gw_path_normalize(path, pend, r->path_buf);
+        if (n < 0)
+            return -1;
+        r->path_buf[n] = '\0';
+        r->path = (struct gw_str){r->path_buf, (size_t)n};
+    }
+    return 0;
+}
+
+static void dispatch(struct gw_req *r)
+{
+    struct gw_conn *c = r->conn;
+    struct gw_router_header *rh;
+    struct gw_router_req rq;
+    size_t nhost = gw_hdrs_count(&r->hdrs, "host");
+    struct gw_str expect;
+    bool found;
+
+    set_request_id(r);
+    conn_timeouts(c, 0); /* waiting for the upstream: the client may stay silent */
+    if ((r->major == 1 && r->minor >= 1 && nhost != 1) || nhost > 1) {
+        gw_conn_error(r, 400, "Bad request");
+        return;
+    }
+    if (parse_target(r) != 0) {
+        gw_conn_error(r, 400, "Bad request");
+        return;
+    }
+    if (r->host.p == NULL)
+        r->host = gw_hdrs_get(&r->hdrs, "host");
+    expect = gw_hdrs_get(&r->hdrs, "expect");
+    if (expect.p != NULL) {
+        if (!gw_str_caseeq(expect, GW_STR_LIT("100-continue"))) {
+            gw_conn_error(r, 417, NULL);
+            return;
+        }
+        r->expect_continue = r->major == 1 && r->minor >= 1;
+    }
+    if (r->method == HTTP_TRACE) {
+        gw_conn_error(r, 405, NULL);
+        return;
+    }
+    if (r->snap->gateway.limits.max_body_size != 0 && r->has_length &&
+        r->content_length > r->snap->gateway.limits.max_body_size) {
+        r->close_after = true;
+        gw_conn_error(r, 413, NULL);
+        return;
+    }
+    if (c->parser.upgrade) {
+        struct gw_str up = gw_hdrs_get(&r->hdrs, "upgrade");
+        r->upgrade = up.p != NULL && !gw_token_list_has(up, "h2c");
+    }
+
+    rh = gw_xcalloc(r->hdrs.n != 0 ? r->hdrs.n : 1, sizeof(*rh));
+    for (size_t i = 0; i < r->hdrs.n; i++) {
+        struct gw_hdr h = gw_hdrs_at(&r->hdrs, i);
+        rh[i] = (struct gw_router_header){h.name, h.value};
+    }
+    memset(&rq, 0, sizeof(rq));
+    rq.method = gw_str_c(http_method_str(r->method));
+    rq.host = r->host.p != NULL ? r->host : GW_STR_NULL;
+    rq.path = r->path;
+    rq.headers = rh;
+    rq.nheaders = r->hdrs.n;
+    rq.port = c->local_port;
+    rq.tls = c->tls;
+    found = gw_router_match(r->snap->router, &rq, &r->match);
+    free(rh);
+    if (!found) {
+        gw_conn_error(r, 404, "no Route matched with those values");
+        return;
+    }
+    r->route = r->match.route;
+    r->service = r->route->service;
+    if (!r->match.protocol_ok) {
+        unsigned code = r->route->https_redirect_status_code;
+        if (code == 426) {
+            respond_error(r, 426, "Please use HTTPS protocol",
+                          "Connection: Upgrade\r\nUpgrade: TLS/1.2, HTTP/1.1\r\n");
+        } else {
+            char *loc = gw_xmalloc(r->host.len + r->url_len + 32);
+            sprintf(loc, "Location: https://%.*s%s\r\n", (int)r->host.len, r->host.p,
+                    r->url[0] == '/' ? r->url : "/");
+            respond(r, (int)code, NULL, NULL, loc);
+            free(loc);
+        }
+        return;
+    }
+    if (r->service == NULL) {
+        gw_conn_error(r, 503, "no Service found with those values");
+        return;
+    }
+    gw_proxy_start(r);
+}
+
+/* The proxy is ready for the body (or there is none): read on. */
+void gw_conn_body_resume(struct gw_req *r)
+{
+    struct gw_conn *c = r->conn;
+
+    if (r->state == REQ_PENDING) {
+        r->state = REQ_BODY;
+        if (r->expect_continue && (r->chunked || r->content_length > 0))
+            evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        conn_timeouts(c, r->snap->gateway.timeouts.client_body);
+        if (c->parser_paused) {
+            http_parser_pause(&c->parser, 0);
+            c->parser_paused = false;
+        }
+    }
+    if (!c->feeding)
+        conn_feed(c);
+}
+
+/* ---- the read loop ------------------------------------------------------------------- */
+
+static void conn_feed(struct gw_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+
+    if (c->feeding)
+        return;
+    c->feeding = true;
+    while (!c->dead && c->state != CONN_CLOSING && c->state != CONN_TUNNEL) {
+        struct evbuffer_iovec v;
+        size_t n;
+        enum http_errno e;
+
+        if (c->req != NULL && c->req->state == REQ_BODY && gw_proxy_body_blocked(c->req))
+            break; /* the upstream's write callback resumes us */
+        if (c->parser_paused || evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        n = http_parser_execute(&c->parser, &parser_settings, v.iov_base, v.iov_len);
+        evbuffer_drain(in, n);
+        e = HTTP_PARSER_ERRNO(&c->parser);
+        if (c->error_status != 0 || (e != HPE_OK && e != HPE_PAUSED)) {
+            int status = c->error_status != 0 ? c->error_status : 400;
+            if (c->req == NULL) /* nothing parsed: make a request to answer */
+                c->req = req_new(c);
+            if (c->req->id_len == 0)
+                set_request_id(c->req);
+            c->req->close_after = true;
+            c->req->keepalive = false;
+            if (c->req->up != NULL && status == 413 && c->req->resp_started)
+                gw_conn_resp_done(c->req, false);
+            else
+                gw_conn_error(c->req, status, NULL);
+            break;
+        }
+        if (e == HPE_PAUSED && c->req != NULL && c->req->state == REQ_PENDING &&
+            c->req->id_len == 0) {
+            dispatch(c->req); /* may answer at once, or start the proxy */
+            continue;
+        }
+        if (n == 0 && e == HPE_OK)
+            break;
+    }
+    c->feeding = false;
+    if (c->dead)
+        conn_free(c);
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct gw_conn *c = arg;
+
+    if (c->state == CONN_IDLE && c->req == NULL)
+        conn_timeouts(c, c->w->snap->gateway.timeouts.client_header);
+    conn_feed(c);
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct gw_conn *c = arg;
+
+    if (c->state == CONN_CLOSING) {
+        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+            conn_free(c);
+        return;
+    }
+    if (c->req != NULL && c->req->up != NULL)
+        gw_proxy_resp_resume(c->req);
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct gw_conn *c = arg;
+
+    if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && c->req != NULL &&
+        c->state == CONN_ACTIVE && !c->req->resp_started &&
+        (c->req->state == REQ_HEAD || c->req->state == REQ_BODY)) {
+        /* a client too slow with its request: 408, then close */
+        if (c->req->id_len == 0)
+            set_request_id(c->req);
+        c->req->close_after = true;
+        c->req->keepalive = false;
+        gw_conn_error(c->req, 408, NULL);
+        return;
+    }
+    conn_free(c); /* EOF, error, idle keep-alive timeout, or a client that stopped reading */
+}
+
+/* ---- finishing ----------------------------------------------------------------------- */
+
+static void conn_finish_request(struct gw_conn *c)
+{
+    struct gw_req *r = c->req;
+    bool close = r->close_after || !r->keepalive;
+
+    if (r->t_done == 0)
+        r->t_done = gw_now_ns();
+    c->w->requests++;
+    gw_access_log_request(c->w, r);
+    c->req = NULL;
+    c->requests++;
+    req_free(r);
+    if (close || c->w->stop_accepting) {
+        c->state = CONN_CLOSING;
+        bufferevent_disable(c->bev, EV_READ);
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+            if (c->feeding)
+                c->dead = true;
+            else
+                conn_free(c);
+        }
+        return;
+    }
+    c->state = CONN_IDLE;
+    c->error_status = 0;
+    conn_timeouts(c, c->w->snap->gateway.timeouts.keepalive);
+    if (c->parser_paused) {
+        http_parser_pause(&c->parser, 0);
+        c->parser_paused = false;
+    }
+    if (!c->feeding && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        conn_feed(c); /* a pipelined request is waiting */
+}
+
+/* ---- tunnelling (WebSocket and other upgrades after a 101) ----------------------------- */
+
+static void tunnel_read_down(struct bufferevent *bev, void *arg)
+{
+    struct bufferevent *up = arg;
+
+    bufferevent_write_buffer(up, bufferevent_get_input(bev));
+}
+
+void gw_conn_tunnel(struct gw_req *r, struct bufferevent *upstream)
+{
+    struct gw_conn *c = r->conn;
+
+    c->state = CONN_TUNNEL;
+    conn_timeouts(c, 0);
+    bufferevent_setcb(c->bev, tunnel_read_down, NULL, conn_event_cb, upstream);
+    bufferevent_enable(c->bev, EV_READ);
+    /* whatever the client sent after its request head goes to the upstream now */
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        bufferevent_write_buffer(upstream, bufferevent_get_input(c->bev));
+}
+
+/* ---- connection lifetime ------------------------------------------------------------- */
+
+void gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, int salen, bool tls)
+{
+    struct gw_conn *c = gw_xcalloc(1, sizeof(*c));
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof(local);
+    int one = 1;
+
+    c->w = w;
+    c->tls = tls;
+    memcpy(&c->peer, sa, (size_t)salen);
+    c->peerlen = (socklen_t)salen;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->peer_ip,
+                  sizeof(c->peer_ip));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->peer_ip,
+                  sizeof(c->peer_ip));
+    if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+        c->local_port =
+            ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port
+                                              : ((struct sockaddr_in *)&local)->sin_port);
+    c->trusted = gw_cidr_match(w->snap->gateway.trusted_ips, w->snap->gateway.ntrusted_ips, sa);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev == NULL) {
+        close(fd);
+        free(c);
+        return;
+    }
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    c->state = CONN_IDLE;
+    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_READ_HIGH);
+    bufferevent_setwatermark(c->bev, EV_WRITE, CONN_WRITE_LOW, 0);
+    conn_timeouts(c, w->snap->gateway.timeouts.client_header);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->next = w->conns;
+    if (w->conns != NULL)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+}
+
+static void conn_free(struct gw_conn *c)
+{
+    struct gw_worker *w = c->w;
+
+    if (c->feeding) {
+        c->dead = true;
+        return;
+    }
+    if (c->req != NULL) {
+        struct gw_req *r = c->req;
+        c->req = NULL;
+        if (r->state != REQ_HEAD || r->resp_started) {
+            if (r->status == 0)
+                r->status = 499; /* the client went away first (nginx's code) */
+            if (r->t_done == 0)
+                r->t_done = gw_now_ns();
+            gw_access_log_request(w, r);
+        }
+        req_free(r);
+    }
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    w->nconns--;
+    bufferevent_free(c->bev);
+    free(c);
+    gw_worker_maybe_done(w);
+}
+
+void gw_conn_close_idle(struct gw_worker *w)
+{
+    for (struct gw_conn *c = w->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        if (c->state == CONN_IDLE && c->req == NULL)
+            conn_free(c);
+    }
+}
+
+void gw_conn_close_all(struct gw_worker *w)
+{
+    while (w->conns != NULL)
+        conn_free(w->conns);
+}

@@ -1,0 +1,131 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw/arena.h"
+#include "http_int.h"
+
+void gw_hdrs_init(struct gw_hdrs *h, size_t limit, size_t maxn)
+{
+    memset(h, 0, sizeof(*h));
+    h->limit = limit;
+    h->maxn = maxn;
+}
+
+void gw_hdrs_dispose(struct gw_hdrs *h)
+{
+    free(h->buf);
+    free(h->ent);
+    memset(h, 0, sizeof(*h));
+}
+
+static int append(struct gw_hdrs *h, const char *p, size_t n)
+{
+    /* Limits are checked before growing: the client decides n. */
+    if (n > h->limit || h->len + n > h->limit)
+        return -1;
+    if (h->len + n > h->cap) {
+        size_t cap = h->cap != 0 ? h->cap : 1024;
+        while (cap < h->len + n)
+            cap *= 2;
+        if (cap > h->limit)
+            cap = h->limit;
+        h->buf = gw_xrealloc(h->buf, cap);
+        h->cap = cap;
+    }
+    memcpy(h->buf + h->len, p, n);
+    h->len += n;
+    return 0;
+}
+
+int gw_hdrs_field(struct gw_hdrs *h, const char *p, size_t n)
+{
+    if (h->n == 0 || h->in_value) { /* a new header */
+        if (h->n == h->maxn)
+            return -1;
+        if (h->n == h->capn) {
+            h->capn = h->capn != 0 ? h->capn * 2 : 16;
+            if (h->capn > h->maxn)
+                h->capn = h->maxn;
+            h->ent = gw_xrealloc(h->ent, h->capn * sizeof(*h->ent));
+        }
+        h->ent[h->n].name_off = (uint32_t)h->len;
+        h->ent[h->n].name_len = 0;
+        h->ent[h->n].value_off = (uint32_t)h->len;
+        h->ent[h->n].value_len = 0;
+        h->n++;
+        h->in_value = false;
+    }
+    if (append(h, p, n) != 0)
+        return -1;
+    h->ent[h->n - 1].name_len += (uint32_t)n;
+    h->ent[h->n - 1].value_off = (uint32_t)h->len;
+    return 0;
+}
+
+int gw_hdrs_value(struct gw_hdrs *h, const char *p, size_t n)
+{
+    if (h->n == 0)
+        return -1;
+    h->in_value = true;
+    if (append(h, p, n) != 0)
+        return -1;
+    h->ent[h->n - 1].value_len += (uint32_t)n;
+    return 0;
+}
+
+struct gw_hdr gw_hdrs_at(const struct gw_hdrs *h, size_t i)
+{
+    struct gw_hdr r;
+
+    r.name = (struct gw_str){h->buf + h->ent[i].name_off, h->ent[i].name_len};
+    r.value = (struct gw_str){h->buf + h->ent[i].value_off, h->ent[i].value_len};
+    /* http-parser leaves optional whitespace at the end of values (obs-fold, tabs). */
+    while (r.value.len > 0 &&
+           (r.value.p[r.value.len - 1] == ' ' || r.value.p[r.value.len - 1] == '\t'))
+        r.value.len--;
+    return r;
+}
+
+struct gw_str gw_hdrs_get(const struct gw_hdrs *h, const char *name)
+{
+    struct gw_str want = gw_str_c(name);
+
+    for (size_t i = 0; i < h->n; i++) {
+        struct gw_hdr x = gw_hdrs_at(h, i);
+        if (gw_str_caseeq(x.name, want))
+            return x.value;
+    }
+    return GW_STR_NULL;
+}
+
+size_t gw_hdrs_count(const struct gw_hdrs *h, const char *name)
+{
+    struct gw_str want = gw_str_c(name);
+    size_t c = 0;
+
+    for (size_t i = 0; i < h->n; i++)
+        if (gw_str_caseeq(gw_hdrs_at(h, i).name, want))
+            c++;
+    return c;
+}
+
+bool gw_token_list_has(struct gw_str v, const char *token)
+{
+    struct gw_str t = gw_str_c(token);
+    size_t i = 0;
+
+    while (i < v.len) {
+        size_t s, e;
+        while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ','))
+            i++;
+        s = i;
+        while (i < v.len && v.p[i] != ',')
+            i++;
+        e = i;
+        while (e > s && (v.p[e - 1] == ' ' || v.p[e - 1] == '\t'))
+            e--;
+        if (gw_str_caseeq((struct gw_str){v.p + s, e - s}, t))
+            return true;
+    }
+    return false;
+}

@@ -1,0 +1,173 @@
+#ifndef GW_HTTP_INT_H
+#define GW_HTTP_INT_H
+
+#include <http_parser.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "gw/config.h"
+#include "gw/router.h"
+#include "gw/str.h"
+
+/* Internals of the HTTP/1.1 proxy: downstream connections (conn.c), the request they carry,
+ * upstream connections and their pools (upstream.c) and the forwarding logic (proxy.c). All
+ * of it runs on one worker's loop thread. */
+
+struct bufferevent;
+struct evbuffer;
+struct gw_worker;
+struct gw_arena;
+struct gw_upconn;
+
+struct gw_hdr {
+    struct gw_str name, value;
+};
+
+/* A growable header list whose bytes live in `buf` (one allocation per message). Offsets are
+ * kept while parsing, since `buf` moves when it grows. */
+struct gw_hdrs {
+    char *buf;
+    size_t len, cap, limit; /* limit: most bytes allowed (431 / 502 beyond) */
+    struct {
+        uint32_t name_off, name_len, value_off, value_len;
+    } * ent;
+    size_t n, capn, maxn;
+    bool in_value;
+};
+
+void gw_hdrs_init(struct gw_hdrs *h, size_t limit, size_t maxn);
+void gw_hdrs_dispose(struct gw_hdrs *h);
+/* Appends a piece of a name or a value. Returns -1 when a limit is exceeded. */
+int gw_hdrs_field(struct gw_hdrs *h, const char *p, size_t n);
+int gw_hdrs_value(struct gw_hdrs *h, const char *p, size_t n);
+/* The i-th header as views into buf (valid until the next append). */
+struct gw_hdr gw_hdrs_at(const struct gw_hdrs *h, size_t i);
+/* First value of `name` (case-insensitive), or .p == NULL. */
+struct gw_str gw_hdrs_get(const struct gw_hdrs *h, const char *name);
+/* Number of headers named `name`. */
+size_t gw_hdrs_count(const struct gw_hdrs *h, const char *name);
+/* True when a comma-separated header value contains `token` (case-insensitive). */
+bool gw_token_list_has(struct gw_str value, const char *token);
+
+enum gw_req_state {
+    REQ_HEAD,    /* reading the request line and headers */
+    REQ_PENDING, /* headers read: routing, connecting upstream; body not read yet */
+    REQ_BODY,    /* forwarding the request body */
+    REQ_SENT,    /* request fully read (and forwarded, when proxied) */
+};
+
+struct gw_req {
+    struct gw_conn *conn;
+    struct gw_snapshot *snap; /* own reference */
+    char id[64];
+    size_t id_len;
+    enum gw_req_state state;
+    /* request line */
+    char *url; /* raw request target, NUL-terminated */
+    size_t url_len;
+    unsigned method;             /* enum http_method */
+    unsigned short major, minor; /* HTTP version */
+    struct gw_str path;          /* normalised path (own buffer) */
+    char *path_buf;
+    struct gw_str query; /* raw query string without '?', into url */
+    struct gw_str host;  /* Host header or authority of an absolute-form target */
+    struct gw_hdrs hdrs;
+    /* framing */
+    bool chunked, has_length, keepalive, expect_continue, upgrade, head;
+    uint64_t content_length;
+    /* routing */
+    struct gw_router_match match;
+    const struct gw_route *route;
+    const struct gw_service *service;
+    /* response */
+    int status;
+    bool resp_started, resp_done, resp_chunked, close_after;
+    struct gw_upconn *up;
+    char target[INET6_ADDRSTRLEN + 8]; /* "ip:port" of the peer used */
+    struct gw_str pick_host;           /* target of the current try (into the snapshot) */
+    uint16_t pick_port;
+    void *dns_wait; /* waiting for a name resolution (proxy.c) */
+    unsigned tries;
+    /* accounting */
+    uint64_t bytes_in, bytes_out;
+    uint64_t t_start, t_peer, t_upstream_sent, t_first_byte, t_done; /* monotonic ns */
+};
+
+enum gw_conn_state {
+    CONN_IDLE,   /* waiting for a request (keep-alive) */
+    CONN_ACTIVE, /* a request is in progress */
+    CONN_TUNNEL, /* upgraded: bytes copied both ways */
+    CONN_CLOSING /* flushing the last response, then closed */
+};
+
+struct gw_conn {
+    struct gw_worker *w;
+    struct bufferevent *bev;
+    struct sockaddr_storage peer;
+    socklen_t peerlen;
+    char peer_ip[INET6_ADDRSTRLEN];
+    uint16_t local_port;
+    bool tls;
+    bool trusted; /* the peer is in gateway.trusted_ips */
+    enum gw_conn_state state;
+    http_parser parser;
+    bool parser_paused; /* the parser stops after headers and after each message */
+    bool feeding;       /* inside conn_feed(): frees are deferred */
+    bool dead;          /* freed once the current feed returns */
+    int error_status;   /* set by a parser callback that rejects the request */
+    struct gw_req *req; /* the request being read or answered */
+    unsigned requests;
+    struct gw_conn *prev, *next;
+};
+
+/* conn.c */
+void gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, int salen, bool tls);
+/* Closes idle keep-alive connections (shutdown). */
+void gw_conn_close_idle(struct gw_worker *w);
+/* Closes every connection (drain deadline passed). */
+void gw_conn_close_all(struct gw_worker *w);
+
+/* Called by proxy.c: response headers are in `head` (status line included, ends with an empty
+ * line); the body follows through gw_conn_resp_body(). */
+void gw_conn_resp_head(struct gw_req *r, struct evbuffer *head);
+/* Writes a piece of the response body (framed as announced). */
+void gw_conn_resp_body(struct gw_req *r, const char *p, size_t n);
+/* The response is complete (or failed: `ok` false closes the client connection). */
+void gw_conn_resp_done(struct gw_req *r, bool ok);
+/* Answers with a gateway-generated error (Kong's bodies, type from Accept). */
+void gw_conn_error(struct gw_req *r, int status, const char *message);
+/* Request body flow control, driven by the upstream side. */
+void gw_conn_body_resume(struct gw_req *r);
+/* Switches to tunnelling (after a 101). */
+void gw_conn_tunnel(struct gw_req *r, struct bufferevent *upstream);
+struct evbuffer *gw_conn_output(struct gw_req *r);
+size_t gw_conn_output_pending(struct gw_req *r);
+
+/* proxy.c */
+/* Headers complete and routed: pick a target, connect, send the request head. */
+void gw_proxy_start(struct gw_req *r);
+/* A piece of request body / its end, already de-framed. */
+void gw_proxy_body(struct gw_req *r, const char *p, size_t n);
+void gw_proxy_body_end(struct gw_req *r);
+/* True when the upstream cannot take more body now (back-pressure). */
+bool gw_proxy_body_blocked(struct gw_req *r);
+/* The request is finished: release the upstream connection (to the pool when reusable). */
+void gw_proxy_detach(struct gw_req *r, bool reusable);
+/* The request is being freed: drop anything the proxy still does for it. */
+void gw_proxy_cancel(struct gw_req *r);
+/* The client drained its output: resume reading the upstream response. */
+void gw_proxy_resp_resume(struct gw_req *r);
+
+/* Frees the worker's upstream connections and tables (worker exit). */
+void gw_upstream_pools_free(struct gw_worker *w);
+
+/* Writes the access log line of a finished request (log.c). */
+void gw_access_log_request(struct gw_worker *w, const struct gw_req *r);
+
+/* time */
+uint64_t gw_now_ns(void);
+
+#endif
