@@ -36,7 +36,7 @@ test: build
 
 run: build
 	$(BUILD)/gatehouse -t -c $(CONF)
-	$(BUILD)/gatehouse --dump -c $(CONF)
+	tests/support/demo.sh $(BUILD)/gatehouse $(CONF)
 
 sanitize: deps
 	cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DGW_SANITIZE=ON
