@@ -12,8 +12,8 @@
 
 /* Writes a random version-4 UUID, lower-case hex, as 36 characters plus a NUL into `out`.
  * Thread-safe and lock-free: each thread keeps its own generator (xoshiro256**), seeded from
- * getrandom(2) on its first call and again in a child after fork(). Not for secrets: the ids
- * are unique and unguessable enough for correlation, nothing more. Never fails. */
+ * getrandom(2) on its first call and again in a child after fork(). Not for secrets: later ids
+ * can be predicted from earlier ones; they are for correlation only. Never fails. */
 void gw_reqid_new(char out[GW_REQID_LEN + 1]);
 
 /* True when `id`, sent by a trusted peer, may be forwarded and logged as is: 1 to

@@ -226,7 +226,10 @@ static bool int_field(struct ld *ld, const struct raw *r, const char *name, int6
     *out = def;
     if (n == NULL)
         return false;
-    if (n->type == GW_YAML_FLOAT && n->v.f == (double)(int64_t)n->v.f) {
+    /* The range test comes first: converting an out-of-range double (or NaN) to an integer is
+     * undefined behaviour. 0x1p63 is 2^63, exactly representable. */
+    if (n->type == GW_YAML_FLOAT && n->v.f >= -0x1p63 && n->v.f < 0x1p63 &&
+        n->v.f == (double)(int64_t)n->v.f) {
         *out = (int64_t)n->v.f; /* JSON writers may emit 5.0 */
     } else if (n->type != GW_YAML_INT) {
         fail(ld, n, fpath(ld, r, name), "expected an integer");
@@ -658,20 +661,42 @@ static unsigned protocols_field(struct ld *ld, const struct raw *r, unsigned def
 
 /* ---- entities ------------------------------------------------------------------------ */
 
+/* True when `s` contains `needle` (`s` may hold NUL bytes). */
+static bool str_contains(struct gw_str s, const char *needle)
+{
+    size_t n = strlen(needle);
+
+    for (size_t i = 0; n <= s.len && i <= s.len - n; i++)
+        if (memcmp(s.p + i, needle, n) == 0)
+            return true;
+    return false;
+}
+
 static const char *read_pem(struct ld *ld, const struct raw *r, const char *name,
                             struct gw_str *val)
 {
-    /* PEM text as Kong has it, or [ours] a path to a PEM file. */
-    if (val->len > 0 && strstr(val->p, "-----BEGIN") == NULL) {
+    /* PEM text as Kong has it, or [ours] a path to a PEM file. Only a value that could be a
+     * path is opened: one line, no NUL (the path must be the whole value), not too long.
+     * Anything else is left for the PEM parser to refuse. The value is never quoted for a
+     * key field: a mangled private key must not end up in the log. */
+    bool secret = strstr(name, "key") != NULL;
+
+    if (val->len > 0 && !str_contains(*val, "-----BEGIN")) {
         struct gw_err ferr;
         size_t len = 0;
         char *buf;
 
+        if (val->len > 4096 || memchr(val->p, '\0', val->len) != NULL ||
+            memchr(val->p, '\n', val->len) != NULL)
+            return secret ? "invalid key: neither PEM text nor a file name"
+                          : "invalid certificate: neither PEM text nor a file name";
         gw_err_init(&ferr, NULL);
         buf = gw_read_file(val->p, 1u << 20, &len, &ferr);
         if (buf == NULL) {
-            const char *msg = gw_arena_printf(ld->a, "cannot read PEM file '%s': %s", val->p,
-                                              ferr.head != NULL ? ferr.head->msg : "error");
+            const char *msg =
+                gw_arena_printf(ld->a, "cannot read PEM file%s%.*s%s: %s", secret ? "" : " '",
+                                secret ? 0 : (int)val->len, val->p, secret ? "" : "'",
+                                ferr.head != NULL ? ferr.head->msg : "error");
             gw_err_dispose(&ferr);
             return msg;
         }
@@ -680,7 +705,6 @@ static const char *read_pem(struct ld *ld, const struct raw *r, const char *name
         free(buf);
     }
     (void)r;
-    (void)name;
     return NULL;
 }
 
@@ -978,12 +1002,12 @@ static void parse_healthchecks(struct ld *ld, const struct raw *r, struct gw_hea
         h->active.type = (unsigned)enum_field(ld, &act, "type", types, 0);
         t = field(&act, "timeout");
         if (t != NULL) {
-            if ((t->type != GW_YAML_INT && t->type != GW_YAML_FLOAT) ||
-                (t->type == GW_YAML_INT ? (double)t->v.i : t->v.f) < 0 ||
-                (t->type == GW_YAML_INT ? (double)t->v.i : t->v.f) > 65535)
+            double d = t->type == GW_YAML_INT ? (double)t->v.i : t->v.f;
+            /* Written so that NaN fails too. */
+            if ((t->type != GW_YAML_INT && t->type != GW_YAML_FLOAT) || !(d >= 0 && d <= 65535))
                 fail(ld, t, fpath(ld, &act, "timeout"), "value should be between 0 and 65535");
             else
-                h->active.timeout = t->type == GW_YAML_INT ? (double)t->v.i : t->v.f;
+                h->active.timeout = d;
         }
         int_field(ld, &act, "concurrency", 1, 2147483648LL, 10, &v);
         h->active.concurrency = (uint32_t)v;
@@ -1027,7 +1051,7 @@ static void parse_healthchecks(struct ld *ld, const struct raw *r, struct gw_hea
         const struct gw_yaml *t = field(&hc, "threshold");
         if (t != NULL) {
             double d = t->type == GW_YAML_INT ? (double)t->v.i : t->v.f;
-            if ((t->type != GW_YAML_INT && t->type != GW_YAML_FLOAT) || d < 0 || d > 100)
+            if ((t->type != GW_YAML_INT && t->type != GW_YAML_FLOAT) || !(d >= 0 && d <= 100))
                 fail(ld, t, fpath(ld, &hc, "threshold"), "value should be between 0 and 100");
             else
                 h->threshold = d;
@@ -1526,9 +1550,16 @@ static void parse_consumer(struct ld *ld, struct raw *r)
     tags_field(ld, r, &c->tags);
     r->key = c->username;
     set_id(ld, r, c->username.len > 0 ? c->username.p : NULL);
-    if (c->username.len == 0 && field(r, "id") == NULL) /* [ours] stable id from custom_id */
-        gw_uuid5("consumers", gw_arena_printf(ld->a, "custom_id:%s", c->custom_id.p),
-                 c->custom_id.len + 10, r->id);
+    if (c->username.len == 0 && field(r, "id") == NULL) { /* [ours] stable id from custom_id */
+        /* Built by length, not printed: a custom_id may hold a NUL byte. */
+        size_t len = sizeof("custom_id:") - 1 + c->custom_id.len;
+        char *k = gw_arena_alloc(ld->a, len + 1);
+        memcpy(k, "custom_id:", sizeof("custom_id:") - 1);
+        if (c->custom_id.len > 0)
+            memcpy(k + sizeof("custom_id:") - 1, c->custom_id.p, c->custom_id.len);
+        k[len] = '\0';
+        gw_uuid5("consumers", k, len, r->id);
+    }
 }
 
 static void parse_keyauth(struct ld *ld, struct raw *r)

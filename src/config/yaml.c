@@ -1,13 +1,16 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "config_int.h"
 #include "gw/arena.h"
 #include "gw/err.h"
+#include "gw/map.h"
 
 /* libyaml's document API gives a graph of nodes (aliases are edges to the anchored node, so
  * `a: &x [*x]` is a cycle). It is turned into our tree here, expanding aliases, with three
@@ -24,18 +27,27 @@ struct conv {
 
 char *gw_read_file(const char *path, size_t max, size_t *len, struct gw_err *err)
 {
-    FILE *f = fopen(path, "rb");
+    /* O_NONBLOCK: opening a FIFO named by a config value must not hang the loader until
+     * someone writes to it; it is refused below like every other non-regular file. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    FILE *f;
     struct stat st;
     char *buf;
     size_t n;
 
-    if (f == NULL) {
+    if (fd < 0) {
         gw_err_pos(err, 0, 0, "cannot open: %s", strerror(errno));
         return NULL;
     }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         gw_err_pos(err, 0, 0, "not a regular file");
-        fclose(f);
+        close(fd);
+        return NULL;
+    }
+    f = fdopen(fd, "rb");
+    if (f == NULL) {
+        gw_err_pos(err, 0, 0, "cannot open: %s", strerror(errno));
+        close(fd);
         return NULL;
     }
     if ((unsigned long long)st.st_size > max) {
@@ -113,13 +125,44 @@ static struct gw_yaml *convert_seq(struct conv *c, const yaml_node_t *n, unsigne
     return y;
 }
 
-static const struct gw_yaml_pair *find_pair(const struct gw_yaml *map, size_t upto,
-                                            struct gw_str key)
+/* The keys of one mapping being built, for duplicate detection. A scan is enough for the
+ * usual handful of keys; past that, a hash map keeps a wide mapping from costing quadratic
+ * time (a 64 MiB document may hold millions of keys). */
+#define SMALL_MAP 8
+
+struct keyset {
+    struct gw_yaml *map;
+    struct gw_map *index; /* NULL while the mapping is small */
+};
+
+static void keyset_index(struct conv *c, struct keyset *ks, size_t expected)
 {
-    for (size_t i = 0; i < upto; i++)
-        if (gw_str_eq(map->pairs[i].key->str, key))
-            return &map->pairs[i];
+    ks->index = gw_map_new(c->a, expected, false);
+    for (size_t i = 0; i < ks->map->n; i++)
+        gw_map_put(ks->index, ks->map->pairs[i].key->str, ks->map->pairs[i].key);
+}
+
+/* The key node already present under `key`, or NULL. */
+static const struct gw_yaml *keyset_find(const struct keyset *ks, struct gw_str key)
+{
+    if (ks->index != NULL)
+        return gw_map_get(ks->index, key);
+    for (size_t i = 0; i < ks->map->n; i++)
+        if (gw_str_eq(ks->map->pairs[i].key->str, key))
+            return ks->map->pairs[i].key;
     return NULL;
+}
+
+/* Appends a pair (the caller has checked that the key is new and that there is room). */
+static void keyset_add(struct conv *c, struct keyset *ks, struct gw_yaml *k, struct gw_yaml *v)
+{
+    ks->map->pairs[ks->map->n].key = k;
+    ks->map->pairs[ks->map->n].val = v;
+    ks->map->n++;
+    if (ks->index != NULL)
+        gw_map_put(ks->index, k->str, k);
+    else if (ks->map->n > SMALL_MAP)
+        keyset_index(c, ks, ks->map->n * 2);
 }
 
 static bool is_merge_key(const yaml_node_t *k)
@@ -129,19 +172,19 @@ static bool is_merge_key(const yaml_node_t *k)
 }
 
 /* Adds the pairs of `src` (a map) that `dst` lacks: YAML merge keys, explicit keys win. */
-static void merge_into(struct conv *c, struct gw_yaml *dst, size_t *cap, const struct gw_yaml *src)
+static void merge_into(struct conv *c, struct keyset *dst, size_t *cap, const struct gw_yaml *src)
 {
     for (size_t i = 0; i < src->n; i++) {
-        if (find_pair(dst, dst->n, src->pairs[i].key->str) != NULL)
+        if (keyset_find(dst, src->pairs[i].key->str) != NULL)
             continue;
-        if (dst->n == *cap) {
+        if (dst->map->n == *cap) {
             struct gw_yaml_pair *grown = gw_arena_calloc(c->a, *cap * 2 + 4, sizeof(*grown));
-            if (dst->n != 0)
-                memcpy(grown, dst->pairs, dst->n * sizeof(*grown));
-            dst->pairs = grown;
+            if (dst->map->n != 0)
+                memcpy(grown, dst->map->pairs, dst->map->n * sizeof(*grown));
+            dst->map->pairs = grown;
             *cap = *cap * 2 + 4;
         }
-        dst->pairs[dst->n++] = src->pairs[i];
+        keyset_add(c, dst, src->pairs[i].key, src->pairs[i].val);
     }
 }
 
@@ -150,14 +193,17 @@ static struct gw_yaml *convert_map(struct conv *c, const yaml_node_t *n, unsigne
     struct gw_yaml *y = gw_node_new(c->a, GW_YAML_MAP, line_of(n), col_of(n));
     yaml_node_pair_t *p0 = n->data.mapping.pairs.start;
     size_t count = (size_t)(n->data.mapping.pairs.top - p0), cap = count;
+    struct keyset ks = {.map = y};
     struct gw_yaml *merges[16];
     size_t nmerges = 0;
 
     y->pairs = gw_arena_calloc(c->a, cap, sizeof(*y->pairs));
+    if (count > SMALL_MAP)
+        keyset_index(c, &ks, count);
     for (size_t i = 0; i < count; i++) {
         const yaml_node_t *kn = yaml_document_get_node(c->doc, p0[i].key);
         struct gw_yaml *k, *v;
-        const struct gw_yaml_pair *dup;
+        const struct gw_yaml *dup;
 
         if (kn == NULL || kn->type != YAML_SCALAR_NODE)
             return fail(c, kn != NULL ? kn : n, "mapping keys must be scalars");
@@ -180,22 +226,20 @@ static struct gw_yaml *convert_map(struct conv *c, const yaml_node_t *n, unsigne
         }
         k = convert_scalar(c, kn);
         c->nodes++;
-        dup = find_pair(y, y->n, k->str);
+        dup = keyset_find(&ks, k->str);
         if (dup != NULL) {
             char msg[160];
             snprintf(msg, sizeof(msg), "duplicate key '%.60s' (first at line %u)", k->str.p,
-                     dup->key->line);
+                     dup->line);
             return fail(c, kn, msg);
         }
         v = convert(c, p0[i].value, depth + 1);
         if (v == NULL)
             return NULL;
-        y->pairs[y->n].key = k;
-        y->pairs[y->n].val = v;
-        y->n++;
+        keyset_add(c, &ks, k, v);
     }
     for (size_t i = 0; i < nmerges; i++)
-        merge_into(c, y, &cap, merges[i]);
+        merge_into(c, &ks, &cap, merges[i]);
     return y;
 }
 

@@ -482,6 +482,9 @@ int gw_daemon_run(const char *conf_path, const char *ready_file, const char *pid
     d.conf_path = conf_path;
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();
+    /* http-parser's own header limit is process-wide: set it above any configurable
+     * max_header_size so that ours (431) applies. */
+    http_parser_set_max_header_size(4u << 20);
     gw_err_init(&err, conf_path);
     snap = gw_snapshot_load(conf_path, &err);
     log_errors(&err, GW_LOG_ERROR);

@@ -163,6 +163,11 @@ static int on_headers_complete(http_parser *p)
 
     if (r->url_len + r->hdrs.len > r->snap->gateway.limits.max_header_size)
         return reject(c, 431);
+    /* http-parser checks this only after on_headers_complete, once the request would
+     * already be on its way upstream: a Transfer-Encoding not ending in chunked is refused
+     * here (request smuggling, RFC 9112 §6.3). */
+    if (p->uses_transfer_encoding && !(p->flags & F_CHUNKED))
+        return reject(c, 400);
     r->state = REQ_PENDING;
     r->method = p->method;
     r->major = p->http_major;
@@ -278,6 +283,7 @@ void gw_conn_resp_done(struct gw_req *r, bool ok)
     else if (c->parser_paused) { /* read the rest of the small body, then finish */
         http_parser_pause(&c->parser, 0);
         c->parser_paused = false;
+        conn_timeouts(c, r->snap->gateway.timeouts.client_body);
         conn_feed(c);
     }
 }
@@ -454,6 +460,9 @@ static void dispatch(struct gw_req *r)
     if (c->parser.upgrade) {
         struct gw_str up = gw_hdrs_get(&r->hdrs, "upgrade");
         r->upgrade = up.p != NULL && !gw_token_list_has(up, "h2c");
+        /* the parser stops at an upgrade request: what follows is not HTTP to it, so the
+         * connection ends with this request unless it becomes a tunnel */
+        r->close_after = true;
     }
 
     rh = gw_xcalloc(r->hdrs.n != 0 ? r->hdrs.n : 1, sizeof(*rh));
@@ -519,6 +528,28 @@ void gw_conn_body_resume(struct gw_req *r)
 
 /* ---- the read loop ------------------------------------------------------------------- */
 
+/* Looks for a line folded with leading whitespace (obs-fold) in the header section part of
+ * `p`; http-parser would accept it. `c->hdr_tail` carries the last bytes seen across reads;
+ * scanning stops at the empty line that ends the headers, so bodies are never scanned. */
+static bool has_obs_fold(struct gw_conn *c, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i];
+        if (c->hdr_tail == 2) /* after the end of the header section */
+            return false;
+        if (ch == '\n') {
+            c->hdr_tail = c->hdr_tail == 1 ? 2 : 1; /* LF right after LF (or CRLF): the end */
+            continue;
+        }
+        if (ch == '\r')
+            continue; /* CR does not change the state: CRLF counts as LF */
+        if (c->hdr_tail == 1 && (ch == ' ' || ch == '\t'))
+            return true;
+        c->hdr_tail = 0;
+    }
+    return false;
+}
+
 static void conn_feed(struct gw_conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
@@ -535,11 +566,20 @@ static void conn_feed(struct gw_conn *c)
             break; /* the upstream's write callback resumes us */
         if (c->parser_paused || evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             break;
-        n = http_parser_execute(&c->parser, &parser_settings, v.iov_base, v.iov_len);
+        if ((c->req == NULL || c->req->state == REQ_HEAD) &&
+            has_obs_fold(c, v.iov_base, v.iov_len)) {
+            c->error_status = 400; /* obs-fold (RFC 9112 §5.2): refused, never unfolded */
+            n = 0;
+            e = HPE_OK;
+        } else {
+            n = http_parser_execute(&c->parser, &parser_settings, v.iov_base, v.iov_len);
+            e = HTTP_PARSER_ERRNO(&c->parser);
+        }
         evbuffer_drain(in, n);
-        e = HTTP_PARSER_ERRNO(&c->parser);
         if (c->error_status != 0 || (e != HPE_OK && e != HPE_PAUSED)) {
-            int status = c->error_status != 0 ? c->error_status : 400;
+            int status = c->error_status != 0       ? c->error_status
+                         : e == HPE_HEADER_OVERFLOW ? 431
+                                                    : 400;
             if (c->req == NULL) /* nothing parsed: make a request to answer */
                 c->req = req_new(c);
             if (c->req->id_len == 0)
@@ -555,6 +595,10 @@ static void conn_feed(struct gw_conn *c)
         if (e == HPE_PAUSED && c->req != NULL && c->req->state == REQ_PENDING &&
             c->req->id_len == 0) {
             dispatch(c->req); /* may answer at once, or start the proxy */
+            continue;
+        }
+        if (c->req != NULL && c->req->state == REQ_SENT && c->req->resp_done) {
+            conn_finish_request(c); /* answered early; the rest of its body is now read */
             continue;
         }
         if (n == 0 && e == HPE_OK)
@@ -632,6 +676,7 @@ static void conn_finish_request(struct gw_conn *c)
     }
     c->state = CONN_IDLE;
     c->error_status = 0;
+    c->hdr_tail = 0; /* the next request's header section starts */
     conn_timeouts(c, c->w->snap->gateway.timeouts.keepalive);
     if (c->parser_paused) {
         http_parser_pause(&c->parser, 0);
@@ -645,9 +690,11 @@ static void conn_finish_request(struct gw_conn *c)
 
 static void tunnel_read_down(struct bufferevent *bev, void *arg)
 {
-    struct bufferevent *up = arg;
+    struct gw_conn *c = arg;
 
-    bufferevent_write_buffer(up, bufferevent_get_input(bev));
+    if (c->req != NULL)
+        c->req->bytes_in += evbuffer_get_length(bufferevent_get_input(bev));
+    bufferevent_write_buffer(c->tunnel_peer, bufferevent_get_input(bev));
 }
 
 void gw_conn_tunnel(struct gw_req *r, struct bufferevent *upstream)
@@ -655,8 +702,9 @@ void gw_conn_tunnel(struct gw_req *r, struct bufferevent *upstream)
     struct gw_conn *c = r->conn;
 
     c->state = CONN_TUNNEL;
+    c->tunnel_peer = upstream;
     conn_timeouts(c, 0);
-    bufferevent_setcb(c->bev, tunnel_read_down, NULL, conn_event_cb, upstream);
+    bufferevent_setcb(c->bev, tunnel_read_down, NULL, conn_event_cb, c);
     bufferevent_enable(c->bev, EV_READ);
     /* whatever the client sent after its request head goes to the upstream now */
     if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)

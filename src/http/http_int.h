@@ -114,11 +114,13 @@ struct gw_conn {
     bool trusted; /* the peer is in gateway.trusted_ips */
     enum gw_conn_state state;
     http_parser parser;
-    bool parser_paused; /* the parser stops after headers and after each message */
-    bool feeding;       /* inside conn_feed(): frees are deferred */
-    bool dead;          /* freed once the current feed returns */
-    int error_status;   /* set by a parser callback that rejects the request */
-    struct gw_req *req; /* the request being read or answered */
+    bool parser_paused;     /* the parser stops after headers and after each message */
+    bool feeding;           /* inside conn_feed(): frees are deferred */
+    bool dead;              /* freed once the current feed returns */
+    int error_status;       /* set by a parser callback that rejects the request */
+    unsigned char hdr_tail; /* obs-fold scan: 0 in a line, 1 after a line end, 2 headers done */
+    struct gw_req *req;     /* the request being read or answered */
+    struct bufferevent *tunnel_peer; /* the upstream, once tunnelling */
     unsigned requests;
     struct gw_conn *prev, *next;
 };

@@ -131,6 +131,11 @@ void gw_upstream_pools_free(struct gw_worker *w)
 
 /* ---- target choice ---------------------------------------------------------------------- */
 
+static void rr_state_free(void *p)
+{
+    free(((struct rr_state *)p)->cur);
+}
+
 /* Smooth weighted round-robin (nginx's): each pick adds every weight to its counter, takes
  * the largest and subtracts the total from it. State per worker and upstream. */
 static const struct gw_target *pick_target(struct gw_req *r, const struct gw_upstream *u)
@@ -144,6 +149,7 @@ static const struct gw_target *pick_target(struct gw_req *r, const struct gw_ups
         char *key = gw_arena_strndup(ps->arena, u->id, GW_UUID_LEN);
         st = gw_arena_zalloc(ps->arena, sizeof(*st));
         gw_map_put(ps->rr, (struct gw_str){key, GW_UUID_LEN}, st);
+        gw_arena_on_free(ps->arena, rr_state_free, st);
     }
     if (st->generation != r->snap->generation || st->n != u->ntargets) {
         free(st->cur);
@@ -705,8 +711,9 @@ static int up_on_headers_complete(http_parser *p)
     gw_conn_resp_head(r, h);
     evbuffer_free(h);
     if (status == 101) {
+        /* not paused here: http-parser would leave the header block's last LF unread; it
+         * ends the message itself and stops, the rest is the new protocol */
         u->tunnel = true;
-        http_parser_pause(p, 1);
         return 0;
     }
     return r->head ? 1 : 0;

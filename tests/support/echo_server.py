@@ -699,6 +699,8 @@ def main(argv=None):
         servers.append(s)
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(f"listening on {host}:{s.port}", flush=True)
+    # Explicit: a shell starting us in the background may have set SIGINT to "ignore".
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while True:

@@ -8,12 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gw/arena.h"
 #include "gw/config.h"
 #include "gw/err.h"
 #include "gw/yaml.h"
+#include "config/config_int.h"
 #include "support/fixtures.h"
 
 /* A deterministic mutation test of the configuration loader: seeds (the Kong corpus, the
@@ -522,11 +525,6 @@ static void run_one(const struct buf *m)
 
         gw_err_init(&err, json ? "fuzz.json" : "fuzz.yaml");
         s = gw_snapshot_load_buf(m->p, m->len, json != 0, json ? "fuzz.json" : "fuzz.yaml", &err);
-        if (getenv("FUZZ_STATS") != NULL)
-            fprintf(stderr, "STAT %d %s\n", json,
-                    s != NULL          ? "OK"
-                    : err.head != NULL ? err.head->msg
-                                       : "?");
         if (s != NULL) {
             assert_int_equal(err.nerr, 0);
             gw_snapshot_release(s);
@@ -602,11 +600,179 @@ static void test_seeds_load_or_fail_cleanly(void **state)
         run_one(&seeds[i]);
 }
 
+/* ---- regressions for bugs the fuzzer and the analysers found ------------------------ */
+
+static double now(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Duplicate keys were found by scanning every earlier key: a mapping of n keys cost n^2/2
+ * comparisons, so a few megabytes of `kN: v` lines kept the loader busy for hours. */
+static void test_wide_mapping_loads_in_linear_time(void **state)
+{
+    const size_t nkeys = 200000;
+    size_t cap = nkeys * 16 + 64, len = 0;
+    char *doc = malloc(cap);
+    const char *out;
+    double t0;
+
+    assert_non_null(doc);
+    len += (size_t)snprintf(doc + len, cap - len, "_format_version: \"3.0\"\n_ignore:\n");
+    for (size_t i = 0; i < nkeys; i++)
+        len += (size_t)snprintf(doc + len, cap - len, "  k%zu: v\n", i);
+    len += (size_t)snprintf(doc + len, cap - len, "  k7: again\n"); /* line 10 repeated */
+    t0 = now();
+    out = fx_errors(doc);
+    /* Quadratic: minutes; linear: well under a second, even under ASan. */
+    assert_true(now() - t0 < 10.0);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "duplicate key 'k7' (first at line 10)"));
+    free(doc);
+}
+
+/* The hash index of a wide mapping also serves merge keys: explicit keys still win, and
+ * merged keys are not duplicated. */
+static void test_merge_into_wide_mapping(void **state)
+{
+    struct gw_arena *a = gw_arena_new();
+    struct gw_err err;
+    const char *doc = "base: &b {a: 0, b: 0, c: 0, d: 0, e: 0, f: 0, g: 0, h: 0, i: 0, z: 9}\n"
+                      "m:\n"
+                      "  <<: *b\n"
+                      "  a: 1\n  b: 1\n  c: 1\n  d: 1\n  e: 1\n  f: 1\n  g: 1\n  h: 1\n  i: 1\n";
+    const struct gw_yaml *root, *m;
+
+    gw_err_init(&err, "t");
+    root = gw_yaml_load_yaml(doc, strlen(doc), a, &err);
+    assert_non_null(root);
+    m = gw_yaml_get(root, "m");
+    assert_non_null(m);
+    assert_int_equal(m->n, 10);
+    assert_int_equal(gw_yaml_get(m, "a")->v.i, 1);
+    assert_int_equal(gw_yaml_get(m, "i")->v.i, 1);
+    assert_int_equal(gw_yaml_get(m, "z")->v.i, 9);
+    gw_err_dispose(&err);
+    gw_arena_free(a);
+}
+
+/* A private key value without `-----BEGIN` was taken for a file name and quoted whole in the
+ * "cannot read PEM file" error: the key reached the log. */
+static void test_pem_key_value_is_never_echoed(void **state)
+{
+    const char *out = fx_errors("_format_version: \"3.0\"\n"
+                                "certificates:\n"
+                                "  - cert: /nonexistent/cert.pem\n"
+                                "    key: MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcSECRETSECRET\n");
+
+    assert_non_null(out);
+    assert_null(strstr(out, "SECRETSECRET"));
+    assert_non_null(strstr(out, "cannot read PEM file"));
+    assert_non_null(strstr(out, "'/nonexistent/cert.pem'")); /* a cert path is fine to show */
+}
+
+/* A NUL byte cut the value short before it was opened as a path: `/dev/null\0...` opened
+ * /dev/null. Multi-line values are not file names either. */
+static void test_pem_value_with_nul_is_not_a_path(void **state)
+{
+    const char *out = fx_errors("_format_version: \"3.0\"\n"
+                                "certificates:\n"
+                                "  - cert: \"/dev/null\\0.pem\"\n"
+                                "    key: \"line one\\nline two\"\n");
+
+    assert_non_null(out);
+    assert_non_null(strstr(out, "invalid certificate: neither PEM text nor a file name"));
+    assert_non_null(strstr(out, "invalid key: neither PEM text nor a file name"));
+    assert_null(strstr(out, "line one"));
+}
+
+/* A FIFO named as a PEM file blocked the loader in open() until someone wrote to it. */
+static void test_pem_fifo_does_not_block(void **state)
+{
+    char dir[] = "/tmp/gw-fuzz-XXXXXX", fifo[64], doc[256];
+    const char *out;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(fifo, sizeof(fifo), "%s/cert.pem", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    snprintf(doc, sizeof(doc),
+             "_format_version: \"3.0\"\ncertificates:\n  - cert: %s\n    key: %s\n", fifo, fifo);
+    alarm(20); /* fail instead of hanging when the bug is back */
+    out = fx_errors(doc);
+    alarm(0);
+    unlink(fifo);
+    rmdir(dir);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "not a regular file"));
+}
+
+/* The id of a consumer known only by custom_id hashed custom_id.len + 10 bytes of a string
+ * printed with %s, which a NUL byte shortens: it read past the end of the string. */
+static void test_custom_id_with_nul_gets_its_own_id(void **state)
+{
+    struct gw_snapshot *s = fx_snapshot("_format_version: \"3.0\"\n"
+                                        "consumers:\n"
+                                        "  - custom_id: \"a\\0b\"\n"
+                                        "  - custom_id: \"a\"\n");
+    char want[GW_UUID_LEN + 1];
+    const struct gw_consumer *c;
+
+    assert_non_null(s);
+    gw_uuid5("consumers", "custom_id:a\0b", 13, want);
+    c = gw_snapshot_consumer(s, (struct gw_str){want, GW_UUID_LEN});
+    assert_non_null(c);
+    assert_int_equal(c->custom_id.len, 3);
+    gw_snapshot_release(s);
+}
+
+/* A float outside int64_t's range was converted to int64_t before being range-checked:
+ * undefined behaviour (UBSan's float-cast-overflow, which clang's -fsanitize=undefined
+ * includes). It must be an ordinary error. */
+static void test_huge_float_for_integer_field(void **state)
+{
+    const char *out = fx_errors("_format_version: \"3.0\"\n"
+                                "services:\n"
+                                "  - {name: a, host: h, port: 1.0e19, retries: -1.0e300}\n"
+                                "  - {name: b, host: h, port: .nan, retries: .inf}\n");
+
+    assert_non_null(out);
+    assert_non_null(strstr(out, "services[0].port: expected an integer"));
+    assert_non_null(strstr(out, "services[0].retries: expected an integer"));
+    assert_non_null(strstr(out, "services[1].port: expected an integer"));
+    assert_non_null(strstr(out, "services[1].retries: expected an integer"));
+}
+
+/* NaN passed the `< 0 || > max` checks of healthcheck timeout and threshold. */
+static void test_healthcheck_nan_is_refused(void **state)
+{
+    const char *out = fx_errors("_format_version: \"3.0\"\n"
+                                "upstreams:\n"
+                                "  - name: up\n"
+                                "    healthchecks:\n"
+                                "      threshold: .nan\n"
+                                "      active: {timeout: .nan}\n");
+
+    assert_non_null(out);
+    assert_non_null(strstr(out, "threshold: value should be between 0 and 100"));
+    assert_non_null(strstr(out, "timeout: value should be between 0 and 65535"));
+}
+
 int main(void)
 {
     const struct CMUnitTest t[] = {
         cmocka_unit_test(test_seeds_load_or_fail_cleanly),
         cmocka_unit_test(test_mutants_load_or_fail_cleanly),
+        cmocka_unit_test(test_wide_mapping_loads_in_linear_time),
+        cmocka_unit_test(test_merge_into_wide_mapping),
+        cmocka_unit_test(test_pem_key_value_is_never_echoed),
+        cmocka_unit_test(test_pem_value_with_nul_is_not_a_path),
+        cmocka_unit_test(test_pem_fifo_does_not_block),
+        cmocka_unit_test(test_custom_id_with_nul_gets_its_own_id),
+        cmocka_unit_test(test_huge_float_for_integer_field),
+        cmocka_unit_test(test_healthcheck_nan_is_refused),
     };
     return cmocka_run_group_tests_name("fuzz", t, load_seeds, free_seeds);
 }
