@@ -26,11 +26,14 @@ struct gw_publisher {
     atomic_uint_fast64_t generation;
 };
 
-/* One listening address of one worker. */
+/* One listening socket of one worker (worker thread only, once the worker runs). */
 struct gw_worker_listener {
+    struct gw_worker *w;
+    unsigned set_id; /* the daemon's listen entry this socket belongs to */
     int fd;
     struct evconnlistener *lev;
     bool ssl, proxy_protocol;
+    struct gw_worker_listener *next;
 };
 
 /* A worker thread: its own event loop, listeners, connections and upstream pools. Everything
@@ -48,11 +51,16 @@ struct gw_worker {
     struct gw_snapshot *snap; /* this worker's reference */
     uint64_t generation;
     struct gw_worker_listener *listeners;
-    size_t nlisteners;
+    /* listener changes from a reload, handed over by the main thread under ops_mu */
+    pthread_mutex_t ops_mu;
+    struct gw_worker_listener *ops_add;
+    unsigned *ops_remove;
+    size_t nops_remove;
     struct gw_conn *conns;  /* every open downstream connection (doubly linked) */
     size_t nconns, nactive; /* open connections / those with a request in progress */
     struct gw_upstream_pools *pools;
     struct gw_access_log *alog;
+    bool accept_paused;         /* listeners disabled (max_connections or EMFILE) */
     atomic_bool stop_accepting; /* set by the main thread on shutdown */
     atomic_bool exiting;        /* set by the main thread after the drain deadline */
     atomic_bool ready;          /* set by the worker once it accepts */

@@ -227,8 +227,8 @@ static bool int_field(struct ld *ld, const struct raw *r, const char *name, int6
     if (n == NULL)
         return false;
     /* The range test comes first: converting an out-of-range double (or NaN) to an integer is
-     * undefined behaviour. 0x1p63 is 2^63, exactly representable. */
-    if (n->type == GW_YAML_FLOAT && n->v.f >= -0x1p63 && n->v.f < 0x1p63 &&
+     * undefined behaviour. (double)INT64_MIN is -2^63, exact. */
+    if (n->type == GW_YAML_FLOAT && n->v.f >= (double)INT64_MIN && n->v.f < -(double)INT64_MIN &&
         n->v.f == (double)(int64_t)n->v.f) {
         *out = (int64_t)n->v.f; /* JSON writers may emit 5.0 */
     } else if (n->type != GW_YAML_INT) {

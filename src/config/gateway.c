@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -148,6 +149,23 @@ static int check_keys(const struct gw_yaml *map, const char *path, const char *c
     return rc;
 }
 
+/* Listeners bind IP addresses (0.0.0.0 and :: for all interfaces), not host names. */
+static int check_ip(struct gw_str addr, const struct gw_yaml *n, const char *path,
+                    struct gw_err *err)
+{
+    char buf[INET6_ADDRSTRLEN + 1];
+    unsigned char bin[16];
+
+    if (addr.len < sizeof(buf)) {
+        memcpy(buf, addr.p, addr.len);
+        buf[addr.len] = '\0';
+        if (inet_pton(AF_INET, buf, bin) == 1 || inet_pton(AF_INET6, buf, bin) == 1)
+            return 0;
+    }
+    return gw_err_at(err, n, path, "listen address '%.*s' is not an IP address", (int)addr.len,
+                     addr.p);
+}
+
 static int parse_listen_entry(const struct gw_yaml *n, const char *path, struct gw_listen *l,
                               struct gw_arena *a, struct gw_err *err)
 {
@@ -169,9 +187,9 @@ static int parse_listen_entry(const struct gw_yaml *n, const char *path, struct 
         }
         if (gw_parse_hostport(s, -1, a, &l->address, &l->port) != 0)
             return gw_err_at(err, n, path,
-                             "invalid listen address '%s': expected host:port or [v6]:port",
+                             "invalid listen address '%s': expected ip:port or [v6]:port",
                              n->str.p);
-        return 0;
+        return check_ip(l->address, n, path, err);
     }
     if (n->type != GW_YAML_MAP)
         return gw_err_at(err, n, path, "expected a \"host:port\" string or an object");
@@ -187,6 +205,7 @@ static int parse_listen_entry(const struct gw_yaml *n, const char *path, struct 
         if (s.len > 2 && s.p[0] == '[' && s.p[s.len - 1] == ']')
             s = (struct gw_str){s.p + 1, s.len - 2};
         l->address = gw_arena_str(a, s);
+        rc |= check_ip(l->address, addr, sub(a, path, "address"), err);
     }
     if (gw_yaml_is_null(port))
         rc = gw_err_at(err, n, sub(a, path, "port"), "required field missing");
@@ -355,8 +374,9 @@ int gw_gateway_parse(const struct gw_yaml *node, struct gw_gateway *gw, struct g
     if (!gw_yaml_is_null(n)) {
         uint64_t hs = gw->limits.max_header_size;
         if (n->type != GW_YAML_MAP)
-            return gw_err_at(err, n, "gateway.limits", "expected an object");
-        rc |= check_keys(n, "gateway.limits", limit_keys, a, err);
+            rc = gw_err_at(err, n, "gateway.limits", "expected an object");
+        else
+            rc |= check_keys(n, "gateway.limits", limit_keys, a, err);
         rc |=
             get_size(gw_yaml_get(n, "max_header_size"), "gateway.limits.max_header_size", &hs, err);
         if (hs < 1024 || hs > 1024 * 1024)
@@ -369,12 +389,13 @@ int gw_gateway_parse(const struct gw_yaml *node, struct gw_gateway *gw, struct g
         rc |= get_size(gw_yaml_get(n, "max_body_size"), "gateway.limits.max_body_size",
                        &gw->limits.max_body_size, err);
         {
+            const struct gw_yaml *un = gw_yaml_get(n, "max_uri_length");
             uint64_t ul = gw->limits.max_uri_length;
-            rc |= get_size(gw_yaml_get(n, "max_uri_length"), "gateway.limits.max_uri_length", &ul,
-                           err);
+            if (gw_yaml_is_null(un) && ul > gw->limits.max_header_size)
+                ul = gw->limits.max_header_size; /* the default follows a smaller header limit */
+            rc |= get_size(un, "gateway.limits.max_uri_length", &ul, err);
             if (ul < 256 || ul > gw->limits.max_header_size)
-                rc = gw_err_at(err, gw_yaml_get(n, "max_uri_length"),
-                               "gateway.limits.max_uri_length",
+                rc = gw_err_at(err, un != NULL ? un : n, "gateway.limits.max_uri_length",
                                "value should be between 256 and max_header_size");
             else
                 gw->limits.max_uri_length = ul;
@@ -385,8 +406,9 @@ int gw_gateway_parse(const struct gw_yaml *node, struct gw_gateway *gw, struct g
     n = gw_yaml_get(node, "timeouts");
     if (!gw_yaml_is_null(n)) {
         if (n->type != GW_YAML_MAP)
-            return gw_err_at(err, n, "gateway.timeouts", "expected an object");
-        rc |= check_keys(n, "gateway.timeouts", timeout_keys, a, err);
+            rc = gw_err_at(err, n, "gateway.timeouts", "expected an object");
+        else
+            rc |= check_keys(n, "gateway.timeouts", timeout_keys, a, err);
         rc |= get_u32(gw_yaml_get(n, "client_header"), "gateway.timeouts.client_header", 1, 86400,
                       &gw->timeouts.client_header, err);
         rc |= get_u32(gw_yaml_get(n, "client_body"), "gateway.timeouts.client_body", 1, 86400,
@@ -438,8 +460,9 @@ int gw_gateway_parse(const struct gw_yaml *node, struct gw_gateway *gw, struct g
     if (!gw_yaml_is_null(n)) {
         static const char *const ka_keys[] = {"pool_size", "max_requests", "idle_timeout", NULL};
         if (n->type != GW_YAML_MAP)
-            return gw_err_at(err, n, "gateway.upstream_keepalive", "expected an object");
-        rc |= check_keys(n, "gateway.upstream_keepalive", ka_keys, a, err);
+            rc = gw_err_at(err, n, "gateway.upstream_keepalive", "expected an object");
+        else
+            rc |= check_keys(n, "gateway.upstream_keepalive", ka_keys, a, err);
         rc |= get_u32(gw_yaml_get(n, "pool_size"), "gateway.upstream_keepalive.pool_size", 0,
                       1000000, &gw->upstream_keepalive.pool_size, err);
         rc |= get_u32(gw_yaml_get(n, "max_requests"), "gateway.upstream_keepalive.max_requests", 0,
@@ -451,8 +474,9 @@ int gw_gateway_parse(const struct gw_yaml *node, struct gw_gateway *gw, struct g
     if (!gw_yaml_is_null(n)) {
         static const char *const dns_keys[] = {"refresh", NULL};
         if (n->type != GW_YAML_MAP)
-            return gw_err_at(err, n, "gateway.dns", "expected an object");
-        rc |= check_keys(n, "gateway.dns", dns_keys, a, err);
+            rc = gw_err_at(err, n, "gateway.dns", "expected an object");
+        else
+            rc |= check_keys(n, "gateway.dns", dns_keys, a, err);
         rc |= get_u32(gw_yaml_get(n, "refresh"), "gateway.dns.refresh", 1, 86400, &gw->dns.refresh,
                       err);
     }

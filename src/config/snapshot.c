@@ -1,4 +1,5 @@
 #include <openssl/evp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,16 @@ static void hash_hex(const char *buf, size_t len, char out[33])
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
+__attribute__((format(printf, 3, 4))) static void warn_pos(struct gw_err *err, struct gw_pos pos,
+                                                           const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    gw_err_vat(err, GW_DIAG_WARN, pos.line, pos.col, NULL, fmt, ap);
+    va_end(ap);
+}
+
 static struct gw_snapshot *build(const struct gw_yaml *root, struct gw_arena *a, struct gw_err *err)
 {
     struct gw_snapshot *s = gw_arena_zalloc(a, sizeof(*s));
@@ -31,6 +42,30 @@ static struct gw_snapshot *build(const struct gw_yaml *root, struct gw_arena *a,
     atomic_init(&s->refs, 1);
     rc |= gw_gateway_parse(gw, &s->gateway, a, err);
     rc |= gw_entities_load(root, s, err);
+    for (size_t i = 0; rc == 0 && i < s->nupstreams; i++) {
+        const struct gw_upstream *u = &s->upstreams[i];
+        const struct gw_healthchecks *h = &u->healthchecks;
+        bool checks = h->active.healthy.interval != 0 || h->active.unhealthy.interval != 0 ||
+                      h->passive.unhealthy.http_failures != 0 ||
+                      h->passive.unhealthy.tcp_failures != 0 ||
+                      h->passive.unhealthy.timeouts != 0 || h->threshold != 0;
+        /* accepted as Kong's, but not acted on until load balancing lands: say so */
+        if (u->algorithm != GW_LB_ROUND_ROBIN)
+            warn_pos(err, (struct gw_pos){0, 0},
+                     "upstream %s: algorithm is not acted on yet: weighted round-robin is used",
+                     u->name.p);
+        if (checks)
+            warn_pos(err, (struct gw_pos){0, 0},
+                     "upstream %s: healthchecks are not acted on yet: every target with a "
+                     "weight receives traffic",
+                     u->name.p);
+    }
+    for (size_t i = 0; rc == 0 && i < s->nservices; i++)
+        if (s->services[i].protocol == GW_PROTO_HTTPS)
+            warn_pos(err, s->services[i].pos,
+                     "service %s: https upstreams are not available in this build yet; its "
+                     "requests are answered 502, never sent in plaintext",
+                     s->services[i].name.len > 0 ? s->services[i].name.p : s->services[i].id);
     if (rc == 0 && err->nerr == 0) {
         s->router = gw_router_compile(s->routes, s->nroutes, a, err);
         if (s->router == NULL)

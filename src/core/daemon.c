@@ -29,9 +29,10 @@
  * listeners and connections (DESIGN.md §2). */
 
 struct listen_set {
-    struct gw_listen conf;
-    uint16_t port; /* the bound port (differs from conf.port when that is 0) */
-    int *fds;      /* one per worker */
+    unsigned id;
+    struct gw_listen conf; /* address owned (strdup) */
+    uint16_t port;         /* the bound port (differs from conf.port when that is 0) */
+    int *fds;              /* one per worker, handed to the workers */
 };
 
 struct daemon {
@@ -40,8 +41,9 @@ struct daemon {
     struct gw_publisher pub;
     struct gw_worker *workers;
     unsigned nworkers;
-    struct listen_set *ls;
+    struct listen_set **ls;
     size_t nls;
+    unsigned next_set_id;
     struct event *sig_hup, *sig_term, *sig_int, *sig_usr1, *drain_timer, *check_timer;
     bool shutting_down;
     char *access_log_path;
@@ -123,53 +125,137 @@ static int make_socket(const struct gw_listen *l, uint16_t port, char *err, size
     return fd;
 }
 
-static int open_listeners(struct daemon *d, const struct gw_gateway *g)
+static void free_set(struct listen_set *s, bool close_fds, unsigned nworkers)
 {
+    if (s == NULL)
+        return;
+    for (unsigned w = 0; close_fds && w < nworkers; w++)
+        if (s->fds[w] >= 0)
+            close(s->fds[w]);
+    free((char *)s->conf.address.p);
+    free(s->fds);
+    free(s);
+}
+
+/* Binds one listen entry for every worker (SO_REUSEPORT). NULL when it cannot. */
+static struct listen_set *open_set(struct daemon *d, const struct gw_listen *l)
+{
+    struct listen_set *s = gw_xcalloc(1, sizeof(*s));
     char err[256];
 
-    d->nls = g->nlisten;
-    d->ls = gw_xcalloc(d->nls, sizeof(*d->ls));
-    for (size_t i = 0; i < d->nls; i++) {
-        struct listen_set *s = &d->ls[i];
-        s->conf = g->listen[i];
-        s->conf.address = gw_str_c(gw_xstrdup(g->listen[i].address.p));
-        s->port = s->conf.port;
-        s->fds = gw_xcalloc(d->nworkers, sizeof(int));
-        for (unsigned w = 0; w < d->nworkers; w++) {
-            s->fds[w] = make_socket(&s->conf, s->port, err, sizeof(err));
-            if (s->fds[w] < 0) {
-                gw_log(GW_LOG_ERROR, "cannot listen: %s", err);
-                return -1;
-            }
-            if (s->port == 0) { /* the kernel chose: the other workers bind the same port */
-                struct sockaddr_storage ss;
-                socklen_t len = sizeof(ss);
-                getsockname(s->fds[w], (struct sockaddr *)&ss, &len);
-                s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                         : ((struct sockaddr_in *)&ss)->sin_port);
-            }
+    s->id = ++d->next_set_id;
+    s->conf = *l;
+    s->conf.address = gw_str_c(gw_xstrdup(l->address.p));
+    s->port = l->port;
+    s->fds = gw_xcalloc(d->nworkers, sizeof(int));
+    for (unsigned w = 0; w < d->nworkers; w++)
+        s->fds[w] = -1;
+    if (l->ssl) {
+        /* never serve plain HTTP where TLS is expected */
+        gw_log(GW_LOG_ERROR, "listener %s:%u: ssl is not supported by this build", l->address.p,
+               l->port);
+        free_set(s, true, d->nworkers);
+        return NULL;
+    }
+    for (unsigned w = 0; w < d->nworkers; w++) {
+        s->fds[w] = make_socket(&s->conf, s->port, err, sizeof(err));
+        if (s->fds[w] < 0) {
+            gw_log(GW_LOG_ERROR, "cannot listen: %s", err);
+            free_set(s, true, d->nworkers);
+            return NULL;
         }
-        if (s->conf.ssl || s->conf.proxy_protocol) {
-            /* never serve plain HTTP where TLS or the PROXY protocol is expected */
-            gw_log(GW_LOG_ERROR, "listener %s:%u: %s is not supported by this build",
-                   s->conf.address.p, s->port, s->conf.ssl ? "ssl" : "proxy_protocol");
-            return -1;
+        if (s->port == 0) { /* the kernel chose: the other workers bind the same port */
+            struct sockaddr_storage ss;
+            socklen_t len = sizeof(ss);
+            getsockname(s->fds[w], (struct sockaddr *)&ss, &len);
+            s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                     : ((struct sockaddr_in *)&ss)->sin_port);
         }
     }
-    return 0;
+    return s;
+}
+
+static struct gw_worker_listener *worker_listener(struct gw_worker *w, const struct listen_set *s)
+{
+    struct gw_worker_listener *l = gw_xcalloc(1, sizeof(*l));
+
+    l->w = w;
+    l->set_id = s->id;
+    l->fd = s->fds[w->id];
+    l->ssl = s->conf.ssl;
+    l->proxy_protocol = s->conf.proxy_protocol;
+    return l;
+}
+
+static bool same_listen(const struct gw_listen *a, const struct gw_listen *b)
+{
+    return gw_str_eq(a->address, b->address) && a->port == b->port && a->ssl == b->ssl &&
+           a->proxy_protocol == b->proxy_protocol;
 }
 
 /* ---- workers ---------------------------------------------------------------------------- */
 
 static void listeners_enable(struct gw_worker *w, bool on)
 {
-    for (size_t i = 0; i < w->nlisteners; i++) {
-        if (w->listeners[i].lev == NULL)
+    w->accept_paused = !on;
+    for (struct gw_worker_listener *l = w->listeners; l != NULL; l = l->next) {
+        if (l->lev == NULL)
             continue;
         if (on)
-            evconnlistener_enable(w->listeners[i].lev);
+            evconnlistener_enable(l->lev);
         else
-            evconnlistener_disable(w->listeners[i].lev);
+            evconnlistener_disable(l->lev);
+    }
+}
+
+static void listener_free(struct gw_worker_listener *l)
+{
+    if (l->lev != NULL)
+        evconnlistener_free(l->lev); /* closes the socket */
+    else if (l->fd >= 0)
+        close(l->fd);
+    free(l);
+}
+
+static void listener_start(struct gw_worker_listener *l);
+
+/* Applies the listener changes a reload handed over. */
+static void apply_listener_ops(struct gw_worker *w)
+{
+    struct gw_worker_listener *add;
+    unsigned *rm;
+    size_t nrm;
+
+    pthread_mutex_lock(&w->ops_mu);
+    add = w->ops_add;
+    rm = w->ops_remove;
+    nrm = w->nops_remove;
+    w->ops_add = NULL;
+    w->ops_remove = NULL;
+    w->nops_remove = 0;
+    pthread_mutex_unlock(&w->ops_mu);
+    for (size_t i = 0; i < nrm; i++) {
+        for (struct gw_worker_listener **pp = &w->listeners; *pp != NULL; pp = &(*pp)->next) {
+            if ((*pp)->set_id == rm[i]) {
+                struct gw_worker_listener *l = *pp;
+                *pp = l->next;
+                listener_free(l);
+                break;
+            }
+        }
+    }
+    free(rm);
+    while (add != NULL) {
+        struct gw_worker_listener *l = add;
+        add = l->next;
+        if (atomic_load(&w->stop_accepting)) {
+            l->lev = NULL;
+            listener_free(l);
+            continue;
+        }
+        l->next = w->listeners;
+        w->listeners = l;
+        listener_start(l);
     }
 }
 
@@ -180,7 +266,8 @@ void gw_worker_maybe_done(struct gw_worker *w)
             event_base_loopexit(w->base, NULL);
         return;
     }
-    if (w->nconns + 1 == w->snap->gateway.limits.max_connections)
+    if (w->accept_paused && w->nconns < w->snap->gateway.limits.max_connections &&
+        !evtimer_pending(w->pause_ev, NULL))
         listeners_enable(w, true); /* back under the limit */
 }
 
@@ -191,17 +278,17 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
     struct gw_worker *w = arg;
 
     gw_worker_refresh(w);
+    apply_listener_ops(w);
     if (atomic_load(&w->exiting)) {
         gw_conn_close_all(w);
         event_base_loopexit(w->base, NULL);
         return;
     }
     if (atomic_load(&w->stop_accepting)) {
-        for (size_t i = 0; i < w->nlisteners; i++) {
-            if (w->listeners[i].lev != NULL) {
-                evconnlistener_free(w->listeners[i].lev);
-                w->listeners[i].lev = NULL;
-            }
+        while (w->listeners != NULL) {
+            struct gw_worker_listener *l = w->listeners;
+            w->listeners = l->next;
+            listener_free(l);
         }
         gw_conn_close_idle(w);
         if (w->nconns == 0)
@@ -219,57 +306,59 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 
 static void resume_accept_cb(evutil_socket_t fd, short what, void *arg)
 {
-    listeners_enable(arg, true);
-}
+    struct gw_worker *w = arg;
 
-struct accept_ctx {
-    struct gw_worker *w;
-    struct gw_worker_listener *l;
-};
+    if (w->nconns < w->snap->gateway.limits.max_connections)
+        listeners_enable(w, true);
+}
 
 static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg)
 {
-    struct accept_ctx *ctx = arg;
-    struct gw_worker *w = ctx->w;
+    struct gw_worker_listener *l = arg;
+    struct gw_worker *w = l->w;
 
     gw_worker_refresh(w);
-    gw_conn_accept(w, fd, sa, salen, ctx->l->ssl);
+    gw_conn_accept(w, fd, sa, salen, l->ssl, l->proxy_protocol);
     if (w->nconns >= w->snap->gateway.limits.max_connections)
         listeners_enable(w, false); /* re-enabled by gw_worker_maybe_done() */
 }
 
 static void on_accept_error(struct evconnlistener *lev, void *arg)
 {
-    struct accept_ctx *ctx = arg;
+    struct gw_worker_listener *l = arg;
     struct timeval tv = {0, 100 * 1000};
     int e = EVUTIL_SOCKET_ERROR();
 
     if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
         /* out of descriptors: pause accepting briefly instead of spinning */
-        gw_log(GW_LOG_WARN, "worker %u: accept: %s; pausing 100 ms", ctx->w->id, strerror(e));
-        listeners_enable(ctx->w, false);
-        event_add(ctx->w->pause_ev, &tv);
+        gw_log(GW_LOG_WARN, "worker %u: accept: %s; pausing 100 ms", l->w->id, strerror(e));
+        listeners_enable(l->w, false);
+        event_add(l->w->pause_ev, &tv);
     }
+}
+
+static void listener_start(struct gw_worker_listener *l)
+{
+    l->lev = evconnlistener_new(l->w->base, on_accept, l, LEV_OPT_CLOSE_ON_FREE, -1, l->fd);
+    if (l->lev == NULL) {
+        gw_log(GW_LOG_ERROR, "worker %u: cannot listen on descriptor %d", l->w->id, l->fd);
+        return;
+    }
+    evconnlistener_set_error_cb(l->lev, on_accept_error);
 }
 
 static void *worker_main(void *arg)
 {
     struct gw_worker *w = arg;
-    struct accept_ctx *ctxs = gw_xcalloc(w->nlisteners != 0 ? w->nlisteners : 1, sizeof(*ctxs));
     struct timeval one_s = {1, 0};
 
     w->dns = evdns_base_new(w->base,
                             EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
     if (w->dns == NULL) /* no resolv.conf: still serve IP targets */
         w->dns = evdns_base_new(w->base, 0);
-    for (size_t i = 0; i < w->nlisteners; i++) {
-        ctxs[i].w = w;
-        ctxs[i].l = &w->listeners[i];
-        w->listeners[i].lev = evconnlistener_new(w->base, on_accept, &ctxs[i],
-                                                 LEV_OPT_CLOSE_ON_FREE, -1, w->listeners[i].fd);
-        evconnlistener_set_error_cb(w->listeners[i].lev, on_accept_error);
-    }
+    for (struct gw_worker_listener *l = w->listeners; l != NULL; l = l->next)
+        listener_start(l);
     w->wake = event_new(w->base, -1, 0, wake_cb, w);
     w->tick = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
     w->pause_ev = evtimer_new(w->base, resume_accept_cb, w);
@@ -280,10 +369,12 @@ static void *worker_main(void *arg)
     gw_conn_close_all(w);
     gw_upstream_pools_free(w);
     gw_access_log_free(w);
-    for (size_t i = 0; i < w->nlisteners; i++)
-        if (w->listeners[i].lev != NULL)
-            evconnlistener_free(w->listeners[i].lev);
-    free(ctxs);
+    apply_listener_ops(w); /* frees what a late reload handed over */
+    while (w->listeners != NULL) {
+        struct gw_worker_listener *l = w->listeners;
+        w->listeners = l->next;
+        listener_free(l);
+    }
     event_free(w->wake);
     event_free(w->tick);
     event_free(w->pause_ev);
@@ -314,11 +405,20 @@ static void reopen_access_log(struct daemon *d, const struct gw_gateway *g)
 {
     int cur = gw_access_log_fd(), fd = open_access_log(g);
 
-    free(d->access_log_path);
-    d->access_log_path = g->access_log.len > 0 ? gw_xstrdup(g->access_log.p) : NULL;
+    char *path = g->access_log.len > 0 ? gw_xstrdup(g->access_log.p) : NULL;
+
+    free(d->access_log_path); /* `g` may point at it (SIGUSR1): copied first */
+    d->access_log_path = path;
     if (fd < 0) {
-        if (g->access_log.len == 0)
-            gw_access_log_set_fd(-1); /* off: the old descriptor stays open, unused */
+        if (g->access_log.len == 0 && cur >= 0) {
+            /* off: workers may still hold the number; point it at /dev/null, not closed */
+            int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+            gw_access_log_set_fd(-1);
+            if (null >= 0) {
+                dup2(null, cur);
+                close(null);
+            }
+        }
         return;
     }
     if (cur >= 0) {
@@ -332,8 +432,82 @@ static void reopen_access_log(struct daemon *d, const struct gw_gateway *g)
 static void log_errors(const struct gw_err *err, enum gw_log_level level)
 {
     for (const struct gw_diag *x = err->head; x != NULL; x = x->next)
-        gw_log(x->level == GW_DIAG_ERROR ? level : GW_LOG_WARN, "%s:%u:%u: %s%s%s", err->file,
-               x->line, x->col, x->path, x->path[0] != '\0' ? ": " : "", x->msg);
+        if (x->line != 0)
+            gw_log(x->level == GW_DIAG_ERROR ? level : GW_LOG_WARN, "%s:%u:%u: %s%s%s", err->file,
+                   x->line, x->col, x->path, x->path[0] != '\0' ? ": " : "", x->msg);
+        else
+            gw_log(x->level == GW_DIAG_ERROR ? level : GW_LOG_WARN, "%s: %s%s%s", err->file,
+                   x->path, x->path[0] != '\0' ? ": " : "", x->msg);
+}
+
+/* Opens the listen entries `g` adds and closes those it drops; unchanged ones keep their
+ * sockets. All or nothing: when a new one cannot be bound, nothing changes. */
+static int update_listeners(struct daemon *d, const struct gw_gateway *g)
+{
+    struct listen_set **next = gw_xcalloc(g->nlisten != 0 ? g->nlisten : 1, sizeof(*next));
+    bool *kept = gw_xcalloc(d->nls != 0 ? d->nls : 1, sizeof(*kept));
+    bool fresh_any = false;
+
+    for (size_t i = 0; i < g->nlisten; i++) {
+        for (size_t j = 0; j < d->nls && next[i] == NULL; j++) {
+            if (!kept[j] && same_listen(&d->ls[j]->conf, &g->listen[i])) {
+                next[i] = d->ls[j];
+                kept[j] = true;
+            }
+        }
+        if (next[i] == NULL) {
+            next[i] = open_set(d, &g->listen[i]);
+            if (next[i] == NULL) {
+                for (size_t k = 0; k < i; k++) {
+                    bool old = false;
+                    for (size_t j = 0; j < d->nls; j++)
+                        old |= next[k] == d->ls[j];
+                    if (!old)
+                        free_set(next[k], true, d->nworkers);
+                }
+                free(next);
+                free(kept);
+                return -1;
+            }
+            fresh_any = true;
+            gw_log(GW_LOG_NOTICE, "reload: listening on %s:%u", next[i]->conf.address.p,
+                   next[i]->port);
+        }
+    }
+    for (unsigned w = 0; w < d->nworkers; w++) {
+        struct gw_worker *wk = &d->workers[w];
+        pthread_mutex_lock(&wk->ops_mu);
+        for (size_t i = 0; fresh_any && i < g->nlisten; i++) {
+            bool old = false;
+            for (size_t j = 0; j < d->nls; j++)
+                old |= next[i] == d->ls[j];
+            if (!old) {
+                struct gw_worker_listener *l = worker_listener(wk, next[i]);
+                l->next = wk->ops_add;
+                wk->ops_add = l;
+            }
+        }
+        for (size_t j = 0; j < d->nls; j++) {
+            if (kept[j])
+                continue;
+            wk->ops_remove =
+                gw_xrealloc(wk->ops_remove, (wk->nops_remove + 1) * sizeof(*wk->ops_remove));
+            wk->ops_remove[wk->nops_remove++] = d->ls[j]->id;
+        }
+        pthread_mutex_unlock(&wk->ops_mu);
+    }
+    for (size_t j = 0; j < d->nls; j++) {
+        if (!kept[j]) {
+            gw_log(GW_LOG_NOTICE, "reload: no longer listening on %s:%u", d->ls[j]->conf.address.p,
+                   d->ls[j]->port);
+            free_set(d->ls[j], false, d->nworkers); /* the workers close the sockets */
+        }
+    }
+    free(d->ls);
+    free(kept);
+    d->ls = next;
+    d->nls = g->nlisten;
+    return 0;
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
@@ -359,8 +533,15 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     if ((d->access_log_path == NULL) != (next->gateway.access_log.len == 0) ||
         (d->access_log_path != NULL && !gw_str_eqc(next->gateway.access_log, d->access_log_path)))
         reopen_access_log(d, &next->gateway);
-    if (next->gateway.nlisten != d->nls)
-        gw_log(GW_LOG_WARN, "reload: gateway.listen changed; listeners change on restart");
+    if (update_listeners(d, &next->gateway) != 0) {
+        d->reloads_failed++;
+        gw_log(GW_LOG_ERROR,
+               "reload failed, keeping generation %llu: a new listener could "
+               "not be opened",
+               (unsigned long long)d->generation);
+        gw_snapshot_release(next);
+        return;
+    }
     if (next->gateway.workers != d->nworkers)
         gw_log(GW_LOG_WARN, "reload: gateway.workers changed; it takes effect on restart");
     publish(d, next);
@@ -461,9 +642,9 @@ static void write_ready_file(struct daemon *d, const char *path)
     off += (size_t)snprintf(buf + off, sizeof(buf) - off, "{\"pid\": %ld, \"listen\": [",
                             (long)getpid());
     for (size_t i = 0; i < d->nls && off < sizeof(buf); i++) {
-        bool v6 = strchr(d->ls[i].conf.address.p, ':') != NULL;
+        bool v6 = strchr(d->ls[i]->conf.address.p, ':') != NULL;
         off += (size_t)snprintf(buf + off, sizeof(buf) - off, v6 ? "%s\"[%s]:%u\"" : "%s\"%s:%u\"",
-                                i ? ", " : "", d->ls[i].conf.address.p, d->ls[i].port);
+                                i ? ", " : "", d->ls[i]->conf.address.p, d->ls[i]->port);
     }
     if (off < sizeof(buf))
         snprintf(buf + off, sizeof(buf) - off, "], \"status_listen\": []}\n");
@@ -502,8 +683,13 @@ int gw_daemon_run(const char *conf_path, const char *ready_file, const char *pid
     d.base = event_base_new();
     d.nworkers = snap->gateway.workers;
     d.workers = gw_xcalloc(d.nworkers, sizeof(*d.workers));
-    if (open_listeners(&d, &snap->gateway) != 0)
-        goto out;
+    d.nls = snap->gateway.nlisten;
+    d.ls = gw_xcalloc(d.nls, sizeof(*d.ls));
+    for (size_t i = 0; i < d.nls; i++) {
+        d.ls[i] = open_set(&d, &snap->gateway.listen[i]);
+        if (d.ls[i] == NULL)
+            goto out;
+    }
     reopen_access_log(&d, &snap->gateway);
     atomic_store(&workers_done, 0);
     for (unsigned i = 0; i < d.nworkers; i++) {
@@ -516,12 +702,11 @@ int gw_daemon_run(const char *conf_path, const char *ready_file, const char *pid
         gw_snapshot_acquire(w->snap);
         w->generation = atomic_load(&d.pub.generation);
         pthread_mutex_unlock(&d.pub.mu);
-        w->nlisteners = d.nls;
-        w->listeners = gw_xcalloc(d.nls != 0 ? d.nls : 1, sizeof(*w->listeners));
-        for (size_t j = 0; j < d.nls; j++) {
-            w->listeners[j].fd = d.ls[j].fds[i];
-            w->listeners[j].ssl = d.ls[j].conf.ssl;
-            w->listeners[j].proxy_protocol = d.ls[j].conf.proxy_protocol;
+        pthread_mutex_init(&w->ops_mu, NULL);
+        for (size_t j = d.nls; j-- > 0;) {
+            struct gw_worker_listener *l = worker_listener(w, d.ls[j]);
+            l->next = w->listeners;
+            w->listeners = l;
         }
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
             gw_log(GW_LOG_ERROR, "cannot start worker %u", i);
@@ -546,7 +731,7 @@ int gw_daemon_run(const char *conf_path, const char *ready_file, const char *pid
             gw_log(GW_LOG_ERROR, "cannot write the pid file %s: %s", pid_file, strerror(errno));
     }
     for (size_t i = 0; i < d.nls; i++)
-        gw_log(GW_LOG_NOTICE, "listening on %s:%u", d.ls[i].conf.address.p, d.ls[i].port);
+        gw_log(GW_LOG_NOTICE, "listening on %s:%u", d.ls[i]->conf.address.p, d.ls[i]->port);
     if (ready_file != NULL)
         write_ready_file(&d, ready_file);
     gw_log(GW_LOG_NOTICE, "gatehouse %s started: %u worker(s), configuration generation %llu",
@@ -568,12 +753,17 @@ out:
         if (w->base != NULL)
             event_base_free(w->base);
         gw_snapshot_release(w->snap);
-        free(w->listeners);
+        if (w->thread == 0) /* never started: its listeners are still here */
+            while (w->listeners != NULL) {
+                struct gw_worker_listener *l = w->listeners;
+                w->listeners = l->next;
+                l->lev = NULL;
+                free(l); /* the descriptors are closed with their set below */
+            }
+        pthread_mutex_destroy(&w->ops_mu);
     }
-    for (size_t i = 0; i < d.nls; i++) {
-        free((char *)d.ls[i].conf.address.p);
-        free(d.ls[i].fds);
-    }
+    for (size_t i = 0; i < d.nls; i++) /* the sockets belong to the workers by now */
+        free_set(d.ls[i], rc != 0 && d.workers[0].thread == 0, d.nworkers);
     free(d.ls);
     free(d.workers);
     if (d.sig_hup != NULL) {

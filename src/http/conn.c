@@ -103,14 +103,22 @@ static int reject(struct gw_conn *c, int status)
     return -1;
 }
 
+static void header_deadline_cb(evutil_socket_t fd, short what, void *arg);
+
 static int on_message_begin(http_parser *p)
 {
     struct gw_conn *c = conn_of(p);
+    struct timeval tv = {(time_t)c->w->snap->gateway.timeouts.client_header, 0};
 
     if (c->req == NULL)
         c->req = req_new(c);
     c->state = CONN_ACTIVE;
     conn_timeouts(c, c->w->snap->gateway.timeouts.client_header);
+    /* The whole header section must arrive within client_header, not just each piece of it
+     * (a client sending a byte now and then would otherwise hold the connection). */
+    if (c->hdr_deadline == NULL)
+        c->hdr_deadline = evtimer_new(c->w->base, header_deadline_cb, c);
+    evtimer_add(c->hdr_deadline, &tv);
     return 0;
 }
 
@@ -168,6 +176,7 @@ static int on_headers_complete(http_parser *p)
      * here (request smuggling, RFC 9112 §6.3). */
     if (p->uses_transfer_encoding && !(p->flags & F_CHUNKED))
         return reject(c, 400);
+    evtimer_del(c->hdr_deadline);
     r->state = REQ_PENDING;
     r->method = p->method;
     r->major = p->http_major;
@@ -609,9 +618,133 @@ static void conn_feed(struct gw_conn *c)
         conn_free(c);
 }
 
+/* ---- PROXY protocol (v1 text, v2 binary) ------------------------------------------------ */
+
+static void set_peer(struct gw_conn *c, const struct sockaddr *sa, socklen_t len)
+{
+    memcpy(&c->peer, sa, len);
+    c->peerlen = len;
+    c->peer_ip[0] = '\0';
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->peer_ip,
+                  sizeof(c->peer_ip));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->peer_ip,
+                  sizeof(c->peer_ip));
+    c->trusted =
+        gw_cidr_match(c->w->snap->gateway.trusted_ips, c->w->snap->gateway.ntrusted_ips, sa);
+}
+
+/* v1: "PROXY TCP4|TCP6|UNKNOWN src dst sport dport\r\n", at most 107 bytes. */
+static int proxy_v1(struct gw_conn *c, struct evbuffer *in)
+{
+    char line[108], proto[8], src[48], dst[48];
+    unsigned sport, dport;
+    struct evbuffer_ptr eol = evbuffer_search(in, "\r\n", 2, NULL);
+    size_t n;
+
+    if (eol.pos < 0)
+        return evbuffer_get_length(in) >= sizeof(line) ? -1 : 0;
+    n = (size_t)eol.pos;
+    if (n >= sizeof(line))
+        return -1;
+    evbuffer_remove(in, line, n + 2);
+    line[n] = '\0';
+    if (strncmp(line, "PROXY UNKNOWN", 13) == 0)
+        return 1; /* the balancer's own connection: keep the socket's peer */
+    if (sscanf(line, "PROXY %7s %47s %47s %u %u", proto, src, dst, &sport, &dport) != 5 ||
+        sport > 65535 || dport > 65535)
+        return -1;
+    if (strcmp(proto, "TCP4") == 0) {
+        struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)sport)};
+        if (inet_pton(AF_INET, src, &sin.sin_addr) != 1)
+            return -1;
+        set_peer(c, (struct sockaddr *)&sin, sizeof(sin));
+    } else if (strcmp(proto, "TCP6") == 0) {
+        struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)sport)};
+        if (inet_pton(AF_INET6, src, &sin6.sin6_addr) != 1)
+            return -1;
+        set_peer(c, (struct sockaddr *)&sin6, sizeof(sin6));
+    } else {
+        return -1;
+    }
+    return 1;
+}
+
+static const unsigned char proxy_v2_sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
+                                               0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+
+static int proxy_v2(struct gw_conn *c, struct evbuffer *in)
+{
+    unsigned char hdr[16 + 216];
+    size_t len;
+
+    if (evbuffer_get_length(in) < 16)
+        return 0;
+    evbuffer_copyout(in, hdr, 16);
+    if ((hdr[12] & 0xF0) != 0x20)
+        return -1; /* version 2 only */
+    len = ((size_t)hdr[14] << 8) | hdr[15];
+    if (len > 216 + 2048)
+        return -1;
+    if (evbuffer_get_length(in) < 16 + len)
+        return 0;
+    if (len <= 216) {
+        evbuffer_remove(in, hdr, 16 + len);
+    } else { /* TLVs we do not read: skip them */
+        evbuffer_remove(in, hdr, 16 + 216);
+        evbuffer_drain(in, len - 216);
+    }
+    if ((hdr[12] & 0x0F) == 0x00)
+        return 1; /* LOCAL: health check from the balancer itself */
+    if ((hdr[12] & 0x0F) != 0x01)
+        return -1;
+    if ((hdr[13] >> 4) == 0x1 && len >= 12) { /* AF_INET */
+        struct sockaddr_in sin = {.sin_family = AF_INET};
+        memcpy(&sin.sin_addr, hdr + 16, 4);
+        memcpy(&sin.sin_port, hdr + 24, 2);
+        set_peer(c, (struct sockaddr *)&sin, sizeof(sin));
+    } else if ((hdr[13] >> 4) == 0x2 && len >= 36) { /* AF_INET6 */
+        struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6};
+        memcpy(&sin6.sin6_addr, hdr + 16, 16);
+        memcpy(&sin6.sin6_port, hdr + 48, 2);
+        set_peer(c, (struct sockaddr *)&sin6, sizeof(sin6));
+    }
+    /* AF_UNSPEC or AF_UNIX: keep the socket's peer */
+    return 1;
+}
+
+/* Reads the PROXY protocol header that a balancer sends first. Returns 1 when done, 0 when
+ * more bytes are needed, -1 when the connection must be closed. */
+static int proxy_header(struct gw_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    unsigned char first[12];
+    size_t have = evbuffer_get_length(in);
+
+    evbuffer_copyout(in, first, have < 12 ? have : 12);
+    if (have >= 6 && memcmp(first, "PROXY ", 6) == 0)
+        return proxy_v1(c, in);
+    if (memcmp(first, proxy_v2_sig, have < 12 ? have : 12) != 0)
+        return -1;
+    return have < 12 ? 0 : proxy_v2(c, in);
+}
+
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
     struct gw_conn *c = arg;
+
+    if (c->proxy_protocol) {
+        int rc = proxy_header(c);
+        if (rc < 0) {
+            gw_log(GW_LOG_WARN, "client %s: invalid PROXY protocol header: closed", c->peer_ip);
+            conn_free(c);
+            return;
+        }
+        if (rc == 0)
+            return;
+        c->proxy_protocol = false;
+    }
 
     if (c->state == CONN_IDLE && c->req == NULL)
         conn_timeouts(c, c->w->snap->gateway.timeouts.client_header);
@@ -629,6 +762,20 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
     }
     if (c->req != NULL && c->req->up != NULL)
         gw_proxy_resp_resume(c->req);
+}
+
+static void header_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_conn *c = arg;
+    struct gw_req *r = c->req;
+
+    if (r == NULL || r->state != REQ_HEAD || r->resp_started)
+        return;
+    if (r->id_len == 0)
+        set_request_id(r);
+    r->close_after = true;
+    r->keepalive = false;
+    gw_conn_error(r, 408, NULL);
 }
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -654,7 +801,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 static void conn_finish_request(struct gw_conn *c)
 {
     struct gw_req *r = c->req;
-    bool close = r->close_after || !r->keepalive;
+    /* keepalive: 0 turns keep-alive off, as nginx's keepalive_timeout 0 */
+    bool close = r->close_after || !r->keepalive || r->snap->gateway.timeouts.keepalive == 0;
 
     if (r->t_done == 0)
         r->t_done = gw_now_ns();
@@ -713,7 +861,8 @@ void gw_conn_tunnel(struct gw_req *r, struct bufferevent *upstream)
 
 /* ---- connection lifetime ------------------------------------------------------------- */
 
-void gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, int salen, bool tls)
+void gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, int salen, bool tls,
+                    bool proxy_protocol)
 {
     struct gw_conn *c = gw_xcalloc(1, sizeof(*c));
     struct sockaddr_storage local;
@@ -722,19 +871,12 @@ void gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, int 
 
     c->w = w;
     c->tls = tls;
-    memcpy(&c->peer, sa, (size_t)salen);
-    c->peerlen = (socklen_t)salen;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->peer_ip,
-                  sizeof(c->peer_ip));
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->peer_ip,
-                  sizeof(c->peer_ip));
+    c->proxy_protocol = proxy_protocol;
+    set_peer(c, sa, (socklen_t)salen);
     if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
         c->local_port =
             ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port
                                               : ((struct sockaddr_in *)&local)->sin_port);
-    c->trusted = gw_cidr_match(w->snap->gateway.trusted_ips, w->snap->gateway.ntrusted_ips, sa);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (c->bev == NULL) {
@@ -784,6 +926,8 @@ static void conn_free(struct gw_conn *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     w->nconns--;
+    if (c->hdr_deadline != NULL)
+        event_free(c->hdr_deadline);
     bufferevent_free(c->bev);
     free(c);
     gw_worker_maybe_done(w);

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "gw/config.h"
+#include "gw/reqid.h"
 #include "gw/router.h"
 #include "gw/str.h"
 
@@ -17,6 +18,7 @@
  * of it runs on one worker's loop thread. */
 
 struct bufferevent;
+struct event;
 struct evbuffer;
 struct gw_worker;
 struct gw_arena;
@@ -62,7 +64,7 @@ enum gw_req_state {
 struct gw_req {
     struct gw_conn *conn;
     struct gw_snapshot *snap; /* own reference */
-    char id[64];
+    char id[GW_REQID_MAX_IN + 1];
     size_t id_len;
     enum gw_req_state state;
     /* request line */
@@ -91,6 +93,7 @@ struct gw_req {
     uint16_t pick_port;
     void *dns_wait; /* waiting for a name resolution (proxy.c) */
     unsigned tries;
+    bool stale_retried; /* the one transparent retry on a closed pooled connection is used */
     /* accounting */
     uint64_t bytes_in, bytes_out;
     uint64_t t_start, t_peer, t_upstream_sent, t_first_byte, t_done; /* monotonic ns */
@@ -111,7 +114,8 @@ struct gw_conn {
     char peer_ip[INET6_ADDRSTRLEN];
     uint16_t local_port;
     bool tls;
-    bool trusted; /* the peer is in gateway.trusted_ips */
+    bool trusted;        /* the peer is in gateway.trusted_ips */
+    bool proxy_protocol; /* a PROXY protocol header is still expected */
     enum gw_conn_state state;
     http_parser parser;
     bool parser_paused;     /* the parser stops after headers and after each message */
@@ -121,12 +125,16 @@ struct gw_conn {
     unsigned char hdr_tail; /* obs-fold scan: 0 in a line, 1 after a line end, 2 headers done */
     struct gw_req *req;     /* the request being read or answered */
     struct bufferevent *tunnel_peer; /* the upstream, once tunnelling */
+    struct event *hdr_deadline;      /* timeouts.client_header for a whole header section */
     unsigned requests;
     struct gw_conn *prev, *next;
 };
 
 /* conn.c */
-void gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, int salen, bool tls);
+/* A new downstream connection; with `proxy_protocol` the first bytes must be a PROXY
+ * protocol v1 or v2 header, whose source address becomes the client's. */
+void gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, int salen, bool tls,
+                    bool proxy_protocol);
 /* Closes idle keep-alive connections (shutdown). */
 void gw_conn_close_idle(struct gw_worker *w);
 /* Closes every connection (drain deadline passed). */

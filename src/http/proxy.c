@@ -65,7 +65,10 @@ struct rr_state {
     int64_t *cur;
 };
 
+#define DNS_NEGATIVE_NS (5ull * 1000000000ull)
+
 struct dns_entry {
+    const char *name;
     struct sockaddr_storage addrs[8];
     socklen_t lens[8];
     size_t n, next;
@@ -224,6 +227,8 @@ static void dns_done(int result, struct evutil_addrinfo *res, void *arg)
 
     e->pending = false;
     e->waiters = NULL;
+    if (result != 0 && e->n == 0)
+        gw_log(GW_LOG_WARN, "dns: cannot resolve %s: %s", e->name, evutil_gai_strerror(result));
     if (result == 0 && res != NULL) {
         size_t n = 0;
         for (struct evutil_addrinfo *ai = res; ai != NULL && n < 8; ai = ai->ai_next) {
@@ -239,6 +244,8 @@ static void dns_done(int result, struct evutil_addrinfo *res, void *arg)
         }
         evutil_freeaddrinfo(res);
     }
+    if (e->n == 0) /* a failed first lookup is remembered briefly: no lookup per request */
+        e->expires = gw_now_ns() + DNS_NEGATIVE_NS;
     while (wt != NULL) {
         struct dns_waiter *next = wt->next;
         struct gw_req *r = wt->req;
@@ -279,7 +286,9 @@ static bool is_hop_by_hop(struct gw_str name, struct gw_str connection)
     for (const char *const *h = hop; *h != NULL; h++)
         if (gw_str_caseeq(name, gw_str_c(*h)))
             return true;
-    if (name.len > 6 && gw_str_caseeq((struct gw_str){name.p, 6}, GW_STR_LIT("proxy-")))
+    /* Proxy-* are hop-by-hop, and a bare `Proxy` header is dropped too (httpoxy) */
+    if (name.len >= 5 && gw_str_caseeq((struct gw_str){name.p, 5}, GW_STR_LIT("proxy")) &&
+        (name.len == 5 || name.p[5] == '-'))
         return true;
     if (connection.p != NULL) {
         char tmp[128];
@@ -488,32 +497,36 @@ static void try_connect(struct gw_req *r)
         if (e == NULL) {
             char *name = gw_arena_strndup(ps->arena, r->pick_host.p, r->pick_host.len);
             e = gw_arena_zalloc(ps->arena, sizeof(*e));
+            e->name = name;
             gw_map_put(ps->dns, (struct gw_str){name, r->pick_host.len}, e);
         }
+        if (e->n == 0 && !e->pending && e->expires != 0 && now < e->expires) {
+            fail_request(r, 503, "name resolution failed");
+            return;
+        }
         if (e->n == 0 || now >= e->expires) {
-            struct dns_waiter *wt;
-            if (e->n == 0 || !e->pending) {
-                /* first resolution waits; a refresh is started and the old answer used */
-                if (!e->pending) {
-                    struct evutil_addrinfo hints;
-                    char *name = gw_arena_strndup(ps->arena, r->pick_host.p, r->pick_host.len);
-                    memset(&hints, 0, sizeof(hints));
-                    hints.ai_family = AF_UNSPEC;
-                    hints.ai_socktype = SOCK_STREAM;
-                    e->pending = true;
-                    if (e->n != 0)
-                        e->expires = now + (uint64_t)r->snap->gateway.dns.refresh * 1000000000ull;
-                    evdns_getaddrinfo(w->dns, name, NULL, &hints, dns_done, e);
-                }
-                if (e->n == 0) {
-                    wt = gw_xcalloc(1, sizeof(*wt));
-                    wt->req = r;
-                    wt->next = e->waiters;
-                    e->waiters = wt;
-                    r->dns_wait = e;
-                    return; /* resumed by dns_done(), or cancelled by gw_proxy_cancel() */
-                }
+            /* The first resolution waits; a refresh runs while the old answer is used. The
+             * waiter is queued before asking: evdns may answer at once (hosts file). */
+            bool wait = e->n == 0;
+            if (wait) {
+                struct dns_waiter *wt = gw_xcalloc(1, sizeof(*wt));
+                wt->req = r;
+                wt->next = e->waiters;
+                e->waiters = wt;
+                r->dns_wait = e;
             }
+            if (!e->pending) {
+                struct evutil_addrinfo hints;
+                memset(&hints, 0, sizeof(hints));
+                hints.ai_family = AF_UNSPEC;
+                hints.ai_socktype = SOCK_STREAM;
+                e->pending = true;
+                if (e->n != 0)
+                    e->expires = now + (uint64_t)r->snap->gateway.dns.refresh * 1000000000ull;
+                evdns_getaddrinfo(w->dns, e->name, NULL, &hints, dns_done, e);
+            }
+            if (wait)
+                return; /* resumed by dns_done() (perhaps already), or cancelled */
         }
         memcpy(&ss, &e->addrs[e->next % e->n], sizeof(ss));
         sslen = e->lens[e->next % e->n];
@@ -534,7 +547,7 @@ static void try_connect(struct gw_req *r)
     if (r->t_peer == 0)
         r->t_peer = gw_now_ns();
     pool = pool_get(w, key);
-    u = pool_take(pool);
+    u = r->stale_retried ? NULL : pool_take(pool); /* after a stale one: a fresh connection */
     if (u != NULL) {
         up_attach(r, u);
         return;
@@ -846,7 +859,7 @@ static void up_write_cb(struct bufferevent *bev, void *arg)
 static bool idempotent(unsigned method)
 {
     return method == HTTP_GET || method == HTTP_HEAD || method == HTTP_OPTIONS ||
-           method == HTTP_PUT || method == HTTP_DELETE || method == HTTP_TRACE;
+           method == HTTP_PUT || method == HTTP_DELETE;
 }
 
 static void up_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -882,8 +895,9 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
             return;
         }
     }
-    if (!u->got_bytes && u->reused && !(what & BEV_EVENT_TIMEOUT) && idempotent(r->method) &&
-        !r->chunked && r->content_length == 0) {
+    if (!u->got_bytes && u->reused && !r->stale_retried && !(what & BEV_EVENT_TIMEOUT) &&
+        idempotent(r->method) && !r->chunked && r->content_length == 0) {
+        r->stale_retried = true;
         /* a kept-alive connection the upstream had closed: one transparent retry */
         r->up = NULL;
         u->req = NULL;

@@ -10,6 +10,7 @@
 import hashlib
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -93,6 +94,47 @@ with Gatehouse(BASE, {"a": a, "b": b}) as gw:
     r.check(out.get("resp", (None,))[0] == 200, f"the in-flight request completed: {out}")
     r.check(code == 0, f"exit status 0 after the drain ({code})")
     r.check(time.monotonic() - t0 < 10, "the drain ended with the last request")
+
+# ---- listeners follow the configuration on reload ------------------------------------------
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listen_conf(ports):
+    ls = ", ".join(f'"127.0.0.1:{p}"' for p in ports)
+    return ('_format_version: "3.0"\n'
+            f"gateway: {{listen: [{ls}], status_listen: off, workers: 2, access_log: off}}\n"
+            "services:\n  - {name: s, url: '{url:a}', routes: [{name: r, paths: [/]}]}\n")
+
+
+p1, p2 = free_port(), free_port()
+with Gatehouse(listen_conf([p1]), {"a": a}) as gw:
+    r.check(http_request(p1, "GET", "/one")[0] == 200, "first listener serves")
+    r.check(gw.reload(listen_conf([p1, p2])) == "succeeded", "reload adding a listener")
+    r.check(http_request(p1, "GET", "/one")[0] == 200 and
+            http_request(p2, "GET", "/two")[0] == 200, "both listeners serve")
+    with HttpClient(p1) as kept:
+        r.check(kept.request("GET", "/keep")[0] == 200, "a keep-alive connection on the first")
+        r.check(gw.reload(listen_conf([p2])) == "succeeded", "reload removing the first")
+        time.sleep(0.3)
+        try:
+            http_request(p1, "GET", "/gone", timeout=2)
+            refused = False
+        except OSError:
+            refused = True
+        r.check(refused, "the removed listener no longer accepts")
+        r.check(kept.request("GET", "/still")[0] == 200,
+                "a connection accepted before the removal still works")
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    busy = blocker.getsockname()[1]
+    r.check(gw.reload(listen_conf([p2, busy])) == "failed", "a listener that cannot bind fails "
+                                                            "the reload")
+    r.check(http_request(p2, "GET", "/after")[0] == 200, "and the running one keeps serving")
+    blocker.close()
 
 # ---- streaming both ways with back-pressure ------------------------------------------------
 size = (64 << 20) if sanitized else (1 << 30)

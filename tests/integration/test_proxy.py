@@ -295,6 +295,26 @@ got = s.recv(4096)
 s.close()
 r.check(got.startswith(b"HTTP/1.1 408") and time.monotonic() - t0 < 4,
         f"slow header -> 408: {got[:20]!r}")
+# a client dribbling its headers a byte at a time is cut at client_header too (slowloris)
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+t0 = time.monotonic()
+got = b""
+for ch in b"GET /api/drip HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40:
+    try:
+        s.sendall(bytes([ch]))
+    except OSError:
+        break
+    time.sleep(0.1)
+    if time.monotonic() - t0 > 3:
+        break
+s.settimeout(3)
+try:
+    got = s.recv(4096)
+except OSError:
+    pass
+s.close()
+r.check(got.startswith(b"HTTP/1.1 408") and time.monotonic() - t0 < 4.5,
+        f"headers dribbled over more than client_header -> 408: {got[:20]!r}")
 # an idle keep-alive connection with nothing sent is closed quietly
 s = socket.create_connection(("127.0.0.1", port), timeout=5)
 got = s.recv(10)
