@@ -49,7 +49,7 @@ struct gw_yaml_pair {
 /* Limits applied to untrusted documents. */
 #define GW_YAML_MAX_FILE_SIZE (64u << 20) /* bytes */
 #define GW_YAML_MAX_DEPTH 64u
-#define GW_YAML_MAX_NODES (4u << 20) /* after alias expansion */
+#define GW_YAML_MAX_NODES (1u << 20) /* after alias expansion: ~90 MiB of nodes at most */
 
 /* Parses a document from memory (`buf` need not be NUL-terminated) into nodes allocated
  * from `a`. Returns the root node or NULL with errors in `err`. YAML: anchors, aliases and

@@ -128,6 +128,8 @@ static int get_size(const struct gw_yaml *n, const char *path, uint64_t *out, st
             return gw_err_at(err, n, path, "invalid size '%s'", n->str.p);
         v = v * 10 + (uint64_t)(n->str.p[i] - '0');
     }
+    if (v > UINT64_MAX / mult)
+        return gw_err_at(err, n, path, "size '%s' is too large", n->str.p);
     *out = v * mult;
     return 0;
 }
