@@ -256,6 +256,8 @@ static void apply_listener_ops(struct gw_worker *w)
         l->next = w->listeners;
         w->listeners = l;
         listener_start(l);
+        if (w->accept_paused && l->lev != NULL) /* over max_connections or out of fds */
+            evconnlistener_disable(l->lev);
     }
 }
 
@@ -529,10 +531,6 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         return;
     }
     gw_err_dispose(&err);
-    gw_log_set_level((enum gw_log_level)next->gateway.log_level);
-    if ((d->access_log_path == NULL) != (next->gateway.access_log.len == 0) ||
-        (d->access_log_path != NULL && !gw_str_eqc(next->gateway.access_log, d->access_log_path)))
-        reopen_access_log(d, &next->gateway);
     if (update_listeners(d, &next->gateway) != 0) {
         d->reloads_failed++;
         gw_log(GW_LOG_ERROR,
@@ -542,6 +540,10 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         gw_snapshot_release(next);
         return;
     }
+    gw_log_set_level((enum gw_log_level)next->gateway.log_level);
+    if ((d->access_log_path == NULL) != (next->gateway.access_log.len == 0) ||
+        (d->access_log_path != NULL && !gw_str_eqc(next->gateway.access_log, d->access_log_path)))
+        reopen_access_log(d, &next->gateway);
     if (next->gateway.workers != d->nworkers)
         gw_log(GW_LOG_WARN, "reload: gateway.workers changed; it takes effect on restart");
     publish(d, next);

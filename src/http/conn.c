@@ -438,6 +438,8 @@ static void dispatch(struct gw_req *r)
 
     set_request_id(r);
     conn_timeouts(c, 0); /* waiting for the upstream: the client may stay silent */
+    if (r->snap->gateway.timeouts.keepalive == 0)
+        r->close_after = true; /* keep-alive off: said in the response (Connection: close) */
     if ((r->major == 1 && r->minor >= 1 && nhost != 1) || nhost > 1) {
         gw_conn_error(r, 400, "Bad request");
         return;
@@ -646,7 +648,7 @@ static int proxy_v1(struct gw_conn *c, struct evbuffer *in)
     if (eol.pos < 0)
         return evbuffer_get_length(in) >= sizeof(line) ? -1 : 0;
     n = (size_t)eol.pos;
-    if (n >= sizeof(line))
+    if (n + 2 > sizeof(line) - 1) /* 107 bytes at most, CRLF included */
         return -1;
     evbuffer_remove(in, line, n + 2);
     line[n] = '\0';
@@ -723,8 +725,8 @@ static int proxy_header(struct gw_conn *c)
     size_t have = evbuffer_get_length(in);
 
     evbuffer_copyout(in, first, have < 12 ? have : 12);
-    if (have >= 6 && memcmp(first, "PROXY ", 6) == 0)
-        return proxy_v1(c, in);
+    if (memcmp(first, "PROXY ", have < 6 ? have : 6) == 0)
+        return have < 6 ? 0 : proxy_v1(c, in);
     if (memcmp(first, proxy_v2_sig, have < 12 ? have : 12) != 0)
         return -1;
     return have < 12 ? 0 : proxy_v2(c, in);

@@ -73,6 +73,29 @@ with Gatehouse(cfg, {"a": a}) as gw:
     data = raw_exchange(port, local + b"GET /v2l HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     resp = parse_http_responses(data)
     r.check(resp and resp[0][0] == 200, "PROXY v2 LOCAL: served with the socket's address")
+    # a v1 header split over several reads, and the 107-byte maximum
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    for piece in (b"PRO", b"XY TCP4 198.51.100.9 10.0.0.1 1 2\r", b"\nGET /split HTTP/1.1\r\n"
+                  b"Host: x\r\nConnection: close\r\n\r\n"):
+        s.sendall(piece)
+        time.sleep(0.1)
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    resp = parse_http_responses(data)
+    r.check(resp and hdr(json.loads(resp[0][2]), "x-real-ip") == "198.51.100.9",
+            "PROXY v1 header split across reads")
+    longest = b"PROXY TCP6 " + b"ffff:" * 7 + b"ffff " + b"ffff:" * 7 + b"ffff 65535 65535\r\n"
+    r.check(len(longest) == 104, f"a long valid v1 header ({len(longest)} bytes)")
+    data = raw_exchange(port, longest + b"GET /long HTTP/1.1\r\nHost: x\r\nConnection: close"
+                                        b"\r\n\r\n")
+    r.check(data.startswith(b"HTTP/1.1 200"), "a long v1 header is accepted")
+    data = raw_exchange(port, b"PROXY TCP4 " + b"1" * 120 + b"\r\nGET / HTTP/1.1\r\n\r\n")
+    r.check(data == b"", "a v1 header over 107 bytes: closed")
     data = raw_exchange(port, b"GET /no-header HTTP/1.1\r\nHost: x\r\n\r\n")
     r.check(data == b"", f"no PROXY header: closed without an answer ({data[:20]!r})")
     gw.stop()
