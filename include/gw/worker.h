@@ -37,14 +37,15 @@ struct gw_worker_listener {
 };
 
 /* A worker thread: its own event loop, listeners, connections and upstream pools. Everything
- * here is touched by its own thread only, except the atomics and `wake`, which the main
+ * here is touched by its own thread only, except the atomics and `wake_fd`, which the main
  * thread uses to hand it messages. */
 struct gw_worker {
     unsigned id;
     pthread_t thread;
     struct event_base *base;
     struct evdns_base *dns;
-    struct event *wake;     /* activated by the main thread (thread-safe with evthread) */
+    int wake_fd;            /* eventfd the main thread writes to wake the worker */
+    struct event *wake;     /* reads wake_fd: reload, shutdown, listener changes */
     struct event *tick;     /* 1 s timer: access-log flush, pool housekeeping */
     struct event *pause_ev; /* re-enables accepting after EMFILE */
     struct gw_publisher *pub;

@@ -3,7 +3,6 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/listener.h>
-#include <event2/thread.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -11,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -275,9 +275,23 @@ void gw_worker_maybe_done(struct gw_worker *w)
 
 static void *worker_main(void *arg);
 
+/* The main thread wakes a worker through its eventfd: libevent's cross-thread
+ * event_active() would need evthread locking on every event and bufferevent of every worker. */
+static void wake_worker(struct gw_worker *w)
+{
+    uint64_t one = 1;
+
+    if (write(w->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        gw_log(GW_LOG_ERROR, "cannot wake worker %u: %s", w->id, strerror(errno));
+}
+
 static void wake_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_worker *w = arg;
+    uint64_t n;
+
+    if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+        gw_log(GW_LOG_ERROR, "worker %u: eventfd: %s", w->id, strerror(errno));
 
     gw_worker_refresh(w);
     apply_listener_ops(w);
@@ -361,7 +375,8 @@ static void *worker_main(void *arg)
         w->dns = evdns_base_new(w->base, 0);
     for (struct gw_worker_listener *l = w->listeners; l != NULL; l = l->next)
         listener_start(l);
-    w->wake = event_new(w->base, -1, 0, wake_cb, w);
+    w->wake = event_new(w->base, w->wake_fd, EV_READ | EV_PERSIST, wake_cb, w);
+    event_add(w->wake, NULL);
     w->tick = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
     w->pause_ev = evtimer_new(w->base, resume_accept_cb, w);
     event_add(w->tick, &one_s);
@@ -549,7 +564,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     publish(d, next);
     d->reloads_ok++;
     for (unsigned i = 0; i < d->nworkers; i++)
-        event_active(d->workers[i].wake, EV_READ, 0);
+        wake_worker(&d->workers[i]);
     gw_log(GW_LOG_NOTICE, "reload succeeded: generation %llu, config %s",
            (unsigned long long)d->generation, next->config_hash);
 }
@@ -581,7 +596,7 @@ static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
     gw_log(GW_LOG_WARN, "shutdown: drain time is over, closing the remaining connections");
     for (unsigned i = 0; i < d->nworkers; i++) {
         atomic_store(&d->workers[i].exiting, true);
-        event_active(d->workers[i].wake, EV_READ, 0);
+        wake_worker(&d->workers[i]);
     }
 }
 
@@ -600,7 +615,7 @@ static void on_term(evutil_socket_t sig, short what, void *arg)
            sig == SIGINT ? "SIGINT" : "SIGTERM", d->pub.cur->gateway.timeouts.shutdown);
     for (unsigned i = 0; i < d->nworkers; i++) {
         atomic_store(&d->workers[i].stop_accepting, true);
-        event_active(d->workers[i].wake, EV_READ, 0);
+        wake_worker(&d->workers[i]);
     }
     d->drain_timer = evtimer_new(d->base, on_drain_deadline, d);
     evtimer_add(d->drain_timer, &deadline);
@@ -677,7 +692,6 @@ int gw_daemon_run(const char *conf_path, const char *ready_file, const char *pid
         return 1;
     }
     gw_log_set_level((enum gw_log_level)snap->gateway.log_level);
-    evthread_use_pthreads();
     pthread_mutex_init(&d.pub.mu, NULL);
     atomic_init(&d.pub.generation, 0);
     d.pub.cur = NULL;
@@ -705,6 +719,11 @@ int gw_daemon_run(const char *conf_path, const char *ready_file, const char *pid
         w->generation = atomic_load(&d.pub.generation);
         pthread_mutex_unlock(&d.pub.mu);
         pthread_mutex_init(&w->ops_mu, NULL);
+        w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (w->wake_fd < 0) {
+            gw_log(GW_LOG_ERROR, "eventfd: %s", strerror(errno));
+            goto out;
+        }
         for (size_t j = d.nls; j-- > 0;) {
             struct gw_worker_listener *l = worker_listener(w, d.ls[j]);
             l->next = w->listeners;
@@ -747,8 +766,7 @@ out:
         if (w->thread != 0) {
             if (rc != 0) {
                 atomic_store(&w->exiting, true);
-                if (w->wake != NULL)
-                    event_active(w->wake, EV_READ, 0);
+                wake_worker(w);
             }
             pthread_join(w->thread, NULL);
         }
@@ -763,6 +781,8 @@ out:
                 free(l); /* the descriptors are closed with their set below */
             }
         pthread_mutex_destroy(&w->ops_mu);
+        if (w->wake_fd > 0)
+            close(w->wake_fd);
     }
     for (size_t i = 0; i < d.nls; i++) /* the sockets belong to the workers by now */
         free_set(d.ls[i], rc != 0 && d.workers[0].thread == 0, d.nworkers);

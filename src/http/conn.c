@@ -275,6 +275,7 @@ void gw_conn_resp_done(struct gw_req *r, bool ok)
         evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
         r->bytes_out += 5;
     }
+    gw_bev_flush(c->bev);
     r->resp_done = true;
     r->t_done = gw_now_ns();
     if (!ok)
@@ -430,7 +431,7 @@ static int parse_target(struct gw_req *r)
 static void dispatch(struct gw_req *r)
 {
     struct gw_conn *c = r->conn;
-    struct gw_router_header *rh;
+    struct gw_router_header rh_stack[64], *rh;
     struct gw_router_req rq;
     size_t nhost = gw_hdrs_count(&r->hdrs, "host");
     struct gw_str expect;
@@ -476,7 +477,8 @@ static void dispatch(struct gw_req *r)
         r->close_after = true;
     }
 
-    rh = gw_xcalloc(r->hdrs.n != 0 ? r->hdrs.n : 1, sizeof(*rh));
+    /* the router reads the headers as views: on the stack for the usual request */
+    rh = r->hdrs.n <= 64 ? rh_stack : gw_xcalloc(r->hdrs.n, sizeof(*rh));
     for (size_t i = 0; i < r->hdrs.n; i++) {
         struct gw_hdr h = gw_hdrs_at(&r->hdrs, i);
         rh[i] = (struct gw_router_header){h.name, h.value};
@@ -490,7 +492,8 @@ static void dispatch(struct gw_req *r)
     rq.port = c->local_port;
     rq.tls = c->tls;
     found = gw_router_match(r->snap->router, &rq, &r->match);
-    free(rh);
+    if (rh != rh_stack)
+        free(rh);
     if (!found) {
         gw_conn_error(r, 404, "no Route matched with those values");
         return;
@@ -525,8 +528,10 @@ void gw_conn_body_resume(struct gw_req *r)
 
     if (r->state == REQ_PENDING) {
         r->state = REQ_BODY;
-        if (r->expect_continue && (r->chunked || r->content_length > 0))
+        if (r->expect_continue && (r->chunked || r->content_length > 0)) {
             evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+            gw_bev_flush(c->bev);
+        }
         conn_timeouts(c, r->snap->gateway.timeouts.client_body);
         if (c->parser_paused) {
             http_parser_pause(&c->parser, 0);
@@ -587,6 +592,8 @@ static void conn_feed(struct gw_conn *c)
             e = HTTP_PARSER_ERRNO(&c->parser);
         }
         evbuffer_drain(in, n);
+        if (c->req != NULL && c->req->up != NULL)
+            gw_proxy_flush(c->req); /* the body parsed so far, in one write */
         if (c->error_status != 0 || (e != HPE_OK && e != HPE_PAUSED)) {
             int status = c->error_status != 0       ? c->error_status
                          : e == HPE_HEADER_OVERFLOW ? 431
@@ -757,6 +764,9 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
     struct gw_conn *c = arg;
 
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        bufferevent_disable(bev, EV_WRITE); /* until gw_bev_flush() needs it again */
+
     if (c->state == CONN_CLOSING) {
         if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
             conn_free(c);
@@ -806,6 +816,7 @@ static void conn_finish_request(struct gw_conn *c)
     /* keepalive: 0 turns keep-alive off, as nginx's keepalive_timeout 0 */
     bool close = r->close_after || !r->keepalive || r->snap->gateway.timeouts.keepalive == 0;
 
+    gw_bev_flush(c->bev);
     if (r->t_done == 0)
         r->t_done = gw_now_ns();
     c->w->requests++;
@@ -845,6 +856,7 @@ static void tunnel_read_down(struct bufferevent *bev, void *arg)
     if (c->req != NULL)
         c->req->bytes_in += evbuffer_get_length(bufferevent_get_input(bev));
     bufferevent_write_buffer(c->tunnel_peer, bufferevent_get_input(bev));
+    gw_bev_flush(c->tunnel_peer);
 }
 
 void gw_conn_tunnel(struct gw_req *r, struct bufferevent *upstream)
@@ -857,8 +869,10 @@ void gw_conn_tunnel(struct gw_req *r, struct bufferevent *upstream)
     bufferevent_setcb(c->bev, tunnel_read_down, NULL, conn_event_cb, c);
     bufferevent_enable(c->bev, EV_READ);
     /* whatever the client sent after its request head goes to the upstream now */
-    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
         bufferevent_write_buffer(upstream, bufferevent_get_input(c->bev));
+        gw_bev_flush(upstream);
+    }
 }
 
 /* ---- connection lifetime ------------------------------------------------------------- */
@@ -893,7 +907,9 @@ void gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, int 
     bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_READ_HIGH);
     bufferevent_setwatermark(c->bev, EV_WRITE, CONN_WRITE_LOW, 0);
     conn_timeouts(c, w->snap->gateway.timeouts.client_header);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    /* EV_WRITE only while output waits (gw_bev_flush); a new bufferevent has it on */
+    bufferevent_disable(c->bev, EV_WRITE);
+    bufferevent_enable(c->bev, EV_READ);
     c->next = w->conns;
     if (w->conns != NULL)
         w->conns->prev = c;

@@ -1,3 +1,7 @@
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,4 +132,62 @@ bool gw_token_list_has(struct gw_str v, const char *token)
             return true;
     }
     return false;
+}
+
+/* Writes what `bev` has to send now, with one writev(2), and asks the loop for a write event
+ * only when the socket does not take it all. bufferevents keep EV_WRITE off in between, so a
+ * response that fits in the socket buffer costs no epoll_ctl() at all (libevent 2.1 would
+ * add and then delete the write event for every response otherwise). */
+void gw_bev_flush(struct bufferevent *bev)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+
+    int n;
+
+    if (evbuffer_get_length(out) == 0 || (bufferevent_get_enabled(bev) & EV_WRITE))
+        return; /* nothing to do, or a write event is pending anyway */
+    /* A bufferevent keeps the start of its output frozen so that only it drains it; it
+     * unfreezes it the same way around its own writes. */
+    evbuffer_unfreeze(out, 1);
+    n = evbuffer_write(out, bufferevent_getfd(bev));
+    evbuffer_freeze(out, 1);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        bufferevent_enable(bev, EV_WRITE); /* the bufferevent reports the error */
+        return;
+    }
+    if (evbuffer_get_length(out) > 0)
+        bufferevent_enable(bev, EV_WRITE);
+}
+
+/* Header writers for the hot path: one evbuffer_add per header line, no printf parsing. */
+void gw_out_hdr(struct evbuffer *b, struct gw_str name, struct gw_str value)
+{
+    char line[512];
+
+    if (name.len + value.len + 4 <= sizeof(line)) {
+        memcpy(line, name.p, name.len);
+        line[name.len] = ':';
+        line[name.len + 1] = ' ';
+        memcpy(line + name.len + 2, value.p, value.len);
+        line[name.len + 2 + value.len] = '\r';
+        line[name.len + 3 + value.len] = '\n';
+        evbuffer_add(b, line, name.len + value.len + 4);
+        return;
+    }
+    evbuffer_add(b, name.p, name.len);
+    evbuffer_add(b, ": ", 2);
+    evbuffer_add(b, value.p, value.len);
+    evbuffer_add(b, "\r\n", 2);
+}
+
+void gw_out_hdr_u64(struct evbuffer *b, struct gw_str name, unsigned long long v)
+{
+    char digits[24];
+    size_t n = sizeof(digits);
+
+    do {
+        digits[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    gw_out_hdr(b, name, (struct gw_str){digits + n, sizeof(digits) - n});
 }

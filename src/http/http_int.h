@@ -177,6 +177,15 @@ void gw_upstream_pools_free(struct gw_worker *w);
 /* Writes the access log line of a finished request (log.c). */
 void gw_access_log_request(struct gw_worker *w, const struct gw_req *r);
 
+/* Sends what `bev` holds now (writev) and enables EV_WRITE only for a remainder; the write
+ * callback turns EV_WRITE off again once the output is empty (hdrs.c). */
+void gw_bev_flush(struct bufferevent *bev);
+/* Appends "name: value\r\n" (hdrs.c). */
+void gw_out_hdr(struct evbuffer *b, struct gw_str name, struct gw_str value);
+void gw_out_hdr_u64(struct evbuffer *b, struct gw_str name, unsigned long long v);
+/* Flushes what the request wrote towards its upstream (proxy.c). */
+void gw_proxy_flush(struct gw_req *r);
+
 /* time */
 uint64_t gw_now_ns(void);
 

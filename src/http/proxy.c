@@ -351,7 +351,7 @@ static void write_request_head(struct gw_req *r, struct gw_upconn *u)
     /* Host: the client's with preserve_host, else the upstream's host_header, else the
      * target (with its port when not the scheme's default), as Kong. */
     if (rt->preserve_host && r->host.p != NULL) {
-        evbuffer_add_printf(out, "Host: %.*s\r\n", (int)r->host.len, r->host.p);
+        gw_out_hdr(out, GW_STR_LIT("Host"), r->host);
     } else if (s->upstream != NULL && s->upstream->host_header.len > 0) {
         evbuffer_add_printf(out, "Host: %s\r\n", s->upstream->host_header.p);
     } else {
@@ -368,15 +368,14 @@ static void write_request_head(struct gw_req *r, struct gw_upconn *u)
         struct gw_hdr h = gw_hdrs_at(&r->hdrs, i);
         if (is_hop_by_hop(h.name, conn_hdr) || is_forwarding_header(h.name))
             continue;
-        evbuffer_add_printf(out, "%.*s: %.*s\r\n", (int)h.name.len, h.name.p, (int)h.value.len,
-                            h.value.p);
+        gw_out_hdr(out, h.name, h.value);
     }
     /* X-Forwarded-For is always appended to (nginx's $proxy_add_x_forwarded_for). */
     if (xff.p != NULL)
         evbuffer_add_printf(out, "X-Forwarded-For: %.*s, %s\r\n", (int)xff.len, xff.p,
                             r->conn->peer_ip);
     else
-        evbuffer_add_printf(out, "X-Forwarded-For: %s\r\n", r->conn->peer_ip);
+        gw_out_hdr(out, GW_STR_LIT("X-Forwarded-For"), gw_str_c(r->conn->peer_ip));
     if (host_only.p != NULL) { /* without the port */
         const char *colon = host_only.len > 0 && host_only.p[0] != '['
                                 ? memchr(host_only.p, ':', host_only.len)
@@ -394,23 +393,22 @@ static void write_request_head(struct gw_req *r, struct gw_upconn *u)
         for (size_t i = 0; i < 6; i++) {
             struct gw_str in = trusted ? gw_hdrs_get(&r->hdrs, names[i]) : GW_STR_NULL;
             if (in.p != NULL) {
-                evbuffer_add_printf(out, "%s: %.*s\r\n", pretty[i], (int)in.len, in.p);
+                gw_out_hdr(out, gw_str_c(pretty[i]), in);
                 continue;
             }
             switch (i) {
             case 0:
-                evbuffer_add_printf(out, "X-Forwarded-Proto: %s\r\n", proto);
+                gw_out_hdr(out, GW_STR_LIT("X-Forwarded-Proto"), gw_str_c(proto));
                 break;
             case 1:
                 if (host_only.p != NULL)
-                    evbuffer_add_printf(out, "X-Forwarded-Host: %.*s\r\n", (int)host_only.len,
-                                        host_only.p);
+                    gw_out_hdr(out, GW_STR_LIT("X-Forwarded-Host"), host_only);
                 break;
             case 2:
-                evbuffer_add_printf(out, "X-Forwarded-Port: %u\r\n", r->conn->local_port);
+                gw_out_hdr_u64(out, GW_STR_LIT("X-Forwarded-Port"), r->conn->local_port);
                 break;
             case 3:
-                evbuffer_add_printf(out, "X-Forwarded-Path: %.*s\r\n", (int)r->path.len, r->path.p);
+                gw_out_hdr(out, GW_STR_LIT("X-Forwarded-Path"), r->path);
                 break;
             case 4:
                 if (rt->strip_path && !r->match.regex && r->match.matched.len > 1)
@@ -418,12 +416,12 @@ static void write_request_head(struct gw_req *r, struct gw_upconn *u)
                                         (int)r->match.matched.len, r->match.matched.p);
                 break;
             default:
-                evbuffer_add_printf(out, "X-Real-IP: %s\r\n", r->conn->peer_ip);
+                gw_out_hdr(out, GW_STR_LIT("X-Real-IP"), gw_str_c(r->conn->peer_ip));
                 break;
             }
         }
     }
-    evbuffer_add_printf(out, "X-Request-Id: %.*s\r\n", (int)r->id_len, r->id);
+    gw_out_hdr(out, GW_STR_LIT("X-Request-Id"), (struct gw_str){r->id, r->id_len});
     if (via.p != NULL)
         evbuffer_add_printf(out, "Via: %.*s, 1.1 gatehouse\r\n", (int)via.len, via.p);
     else
@@ -435,7 +433,7 @@ static void write_request_head(struct gw_req *r, struct gw_upconn *u)
     if (r->chunked)
         evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
     else if (r->has_length)
-        evbuffer_add_printf(out, "Content-Length: %llu\r\n", (unsigned long long)r->content_length);
+        gw_out_hdr_u64(out, GW_STR_LIT("Content-Length"), r->content_length);
     evbuffer_add(out, "\r\n", 2);
 }
 
@@ -458,7 +456,8 @@ static void up_attach(struct gw_req *r, struct gw_upconn *u)
         up_timeouts(u, s->read_timeout, s->write_timeout);
         write_request_head(r, u);
         r->t_upstream_sent = gw_now_ns();
-        bufferevent_enable(u->bev, EV_READ | EV_WRITE);
+        bufferevent_enable(u->bev, EV_READ);
+        gw_bev_flush(u->bev);
         gw_conn_body_resume(r);
     } else {
         up_timeouts(u, 0, s->connect_timeout); /* libevent times a connect as a write */
@@ -679,15 +678,26 @@ static int up_on_headers_complete(http_parser *p)
 
     h = evbuffer_new();
     conn_hdr = gw_hdrs_get(&u->hdrs, "connection");
-    evbuffer_add_printf(h, "HTTP/1.1 %u %s\r\n", status, gw_status_reason((int)status));
+    {
+        const char *reason = gw_status_reason((int)status);
+        char line[64];
+        size_t rl = strlen(reason);
+        memcpy(line, "HTTP/1.1 ", 9);
+        line[9] = (char)('0' + status / 100 % 10);
+        line[10] = (char)('0' + status / 10 % 10);
+        line[11] = (char)('0' + status % 10);
+        line[12] = ' ';
+        evbuffer_add(h, line, 13);
+        evbuffer_add(h, reason, rl);
+        evbuffer_add(h, "\r\n", 2);
+    }
     for (size_t i = 0; i < u->hdrs.n; i++) {
         struct gw_hdr x = gw_hdrs_at(&u->hdrs, i);
         if (is_hop_by_hop(x.name, conn_hdr) || gw_str_caseeq(x.name, GW_STR_LIT("via")))
             continue;
         if (gw_str_caseeq(x.name, GW_STR_LIT("server")))
             has_server = true;
-        evbuffer_add_printf(h, "%.*s: %.*s\r\n", (int)x.name.len, x.name.p, (int)x.value.len,
-                            x.value.p);
+        gw_out_hdr(h, x.name, x.value);
     }
     if (groups & GW_HEADERS_SERVER_TOKENS) {
         struct gw_str via = gw_hdrs_get(&u->hdrs, "via");
@@ -696,19 +706,20 @@ static int up_on_headers_complete(http_parser *p)
         else
             evbuffer_add(h, "Via: 1.1 gatehouse\r\n", 20);
         if (!has_server)
-            evbuffer_add_printf(h, "Server: gatehouse/%s\r\n", GW_VERSION);
+            evbuffer_add(h, "Server: gatehouse/" GW_VERSION "\r\n",
+                         sizeof("Server: gatehouse/" GW_VERSION "\r\n") - 1);
     } else {
         struct gw_str via = gw_hdrs_get(&u->hdrs, "via");
         if (via.p != NULL)
             evbuffer_add_printf(h, "Via: %.*s\r\n", (int)via.len, via.p);
     }
     if (groups & GW_HEADERS_REQUEST_ID)
-        evbuffer_add_printf(h, "X-Request-Id: %.*s\r\n", (int)r->id_len, r->id);
+        gw_out_hdr(h, GW_STR_LIT("X-Request-Id"), (struct gw_str){r->id, r->id_len});
     if (groups & GW_HEADERS_LATENCY_TOKENS) {
-        evbuffer_add_printf(h, "X-Gatehouse-Upstream-Latency: %llu\r\n",
-                            (unsigned long long)((r->t_first_byte - r->t_upstream_sent) / 1000000));
-        evbuffer_add_printf(h, "X-Gatehouse-Proxy-Latency: %llu\r\n",
-                            (unsigned long long)((r->t_peer - r->t_start) / 1000000));
+        gw_out_hdr_u64(h, GW_STR_LIT("X-Gatehouse-Upstream-Latency"),
+                       (r->t_first_byte - r->t_upstream_sent) / 1000000);
+        gw_out_hdr_u64(h, GW_STR_LIT("X-Gatehouse-Proxy-Latency"),
+                       (r->t_peer - r->t_start) / 1000000);
     }
     if (status == 101) {
         struct gw_str up = gw_hdrs_get(&u->hdrs, "upgrade");
@@ -716,7 +727,7 @@ static int up_on_headers_complete(http_parser *p)
     } else if (r->resp_chunked) {
         evbuffer_add(h, "Transfer-Encoding: chunked\r\n", 28);
     } else if (p->flags & F_CONTENTLENGTH) {
-        evbuffer_add_printf(h, "Content-Length: %llu\r\n", (unsigned long long)p->content_length);
+        gw_out_hdr_u64(h, GW_STR_LIT("Content-Length"), p->content_length);
     }
     if (r->close_after && status != 101)
         evbuffer_add(h, "Connection: close\r\n", 19);
@@ -769,6 +780,7 @@ static void tunnel_read_up(struct bufferevent *bev, void *arg)
     if (u->req != NULL) {
         u->req->bytes_out += evbuffer_get_length(bufferevent_get_input(bev));
         bufferevent_write_buffer(u->req->conn->bev, bufferevent_get_input(bev));
+        gw_bev_flush(u->req->conn->bev);
     }
 }
 
@@ -815,6 +827,7 @@ static void up_feed(struct gw_upconn *u)
         u->got_bytes = true;
         n = http_parser_execute(&u->parser, &up_settings, v.iov_base, v.iov_len);
         evbuffer_drain(in, n);
+        gw_bev_flush(u->req->conn->bev); /* what this read gave the client, in one write */
         e = HTTP_PARSER_ERRNO(&u->parser);
         if (e != HPE_OK && e != HPE_PAUSED) {
             struct gw_req *r = u->req;
@@ -852,6 +865,9 @@ static void up_write_cb(struct bufferevent *bev, void *arg)
 {
     struct gw_upconn *u = arg;
 
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        bufferevent_disable(bev, EV_WRITE); /* until gw_bev_flush() needs it again */
+
     if (u->req != NULL && u->req->state == REQ_BODY)
         gw_conn_body_resume(u->req);
 }
@@ -878,7 +894,7 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
         u->connected = true;
         up_timeouts(u, s->read_timeout, s->write_timeout);
         r->t_upstream_sent = gw_now_ns();
-        bufferevent_enable(bev, EV_READ | EV_WRITE);
+        bufferevent_enable(bev, EV_READ); /* the head queued meanwhile goes out on EV_WRITE */
         gw_conn_body_resume(r);
         return;
     }
@@ -950,6 +966,12 @@ void gw_proxy_body_end(struct gw_req *r)
 {
     if (r->chunked)
         evbuffer_add(bufferevent_get_output(r->up->bev), "0\r\n\r\n", 5);
+}
+
+void gw_proxy_flush(struct gw_req *r)
+{
+    if (r->up != NULL && r->up->connected)
+        gw_bev_flush(r->up->bev);
 }
 
 bool gw_proxy_body_blocked(struct gw_req *r)
