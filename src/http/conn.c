@@ -45,12 +45,31 @@ static void conn_finish_request(struct gw_conn *c);
 
 /* ---- timeouts ----------------------------------------------------------------------- */
 
+/* Reading is the connection's own event (rev); the bufferevent only writes. */
+static void conn_reading(struct gw_conn *c, bool on)
+{
+    struct timeval rd = {(time_t)c->read_timeout, 0};
+
+    if (on && c->reading && c->read_timeout == 0)
+        return; /* added already, no timeout to re-arm */
+    if (on)
+        event_add(c->rev, c->read_timeout != 0 ? &rd : NULL);
+    else if (c->reading)
+        event_del(c->rev);
+    c->reading = on;
+}
+
 static void conn_timeouts(struct gw_conn *c, uint32_t read_s)
 {
     const struct gw_gateway *g = &c->w->snap->gateway;
-    struct timeval rd = {(time_t)read_s, 0}, wr = {(time_t)g->timeouts.send, 0};
+    struct timeval wr = {(time_t)g->timeouts.send, 0};
 
-    bufferevent_set_timeouts(c->bev, read_s != 0 ? &rd : NULL, &wr);
+    bufferevent_set_timeouts(c->bev, NULL, &wr);
+    if (c->read_timeout != read_s) {
+        c->read_timeout = read_s;
+        if (c->reading)
+            conn_reading(c, true); /* re-armed with the new timeout */
+    }
 }
 
 /* ---- request lifetime --------------------------------------------------------------- */
@@ -623,8 +642,14 @@ static void conn_feed(struct gw_conn *c)
             break;
     }
     c->feeding = false;
-    if (c->dead)
+    if (c->dead) {
         conn_free(c);
+        return;
+    }
+    /* back-pressure: no reading while much is buffered (pipelined requests, or a body the
+     * upstream is slow to take) */
+    if (c->state != CONN_CLOSING && c->state != CONN_TUNNEL)
+        conn_reading(c, evbuffer_get_length(in) < CONN_READ_HIGH);
 }
 
 /* ---- PROXY protocol (v1 text, v2 binary) ------------------------------------------------ */
@@ -760,6 +785,32 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     conn_feed(c);
 }
 
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+static void tunnel_read_down(struct bufferevent *bev, void *arg);
+
+static void conn_rev_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_conn *c = arg;
+    int n;
+
+    if (what & EV_TIMEOUT) {
+        conn_event_cb(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, c);
+        return;
+    }
+    n = gw_bev_read(c->bev, 16384);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        conn_event_cb(c->bev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), c);
+        return;
+    }
+    if (n < 0)
+        return;
+    if (c->state == CONN_TUNNEL) {
+        tunnel_read_down(c->bev, c);
+        return;
+    }
+    conn_read_cb(c->bev, c); /* may free c */
+}
+
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
     struct gw_conn *c = arg;
@@ -826,7 +877,7 @@ static void conn_finish_request(struct gw_conn *c)
     req_free(r);
     if (close || c->w->stop_accepting) {
         c->state = CONN_CLOSING;
-        bufferevent_disable(c->bev, EV_READ);
+        conn_reading(c, false);
         if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
             if (c->feeding)
                 c->dead = true;
@@ -866,8 +917,7 @@ void gw_conn_tunnel(struct gw_req *r, struct bufferevent *upstream)
     c->state = CONN_TUNNEL;
     c->tunnel_peer = upstream;
     conn_timeouts(c, 0);
-    bufferevent_setcb(c->bev, tunnel_read_down, NULL, conn_event_cb, c);
-    bufferevent_enable(c->bev, EV_READ);
+    conn_reading(c, true);
     /* whatever the client sent after its request head goes to the upstream now */
     if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
         bufferevent_write_buffer(upstream, bufferevent_get_input(c->bev));
@@ -903,13 +953,14 @@ void gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, int 
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     c->state = CONN_IDLE;
-    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_READ_HIGH);
+    bufferevent_setcb(c->bev, NULL, conn_write_cb, conn_event_cb, c);
+    c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_rev_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, CONN_WRITE_LOW, 0);
     conn_timeouts(c, w->snap->gateway.timeouts.client_header);
-    /* EV_WRITE only while output waits (gw_bev_flush); a new bufferevent has it on */
-    bufferevent_disable(c->bev, EV_WRITE);
-    bufferevent_enable(c->bev, EV_READ);
+    /* EV_WRITE only while output waits (gw_bev_flush); a new bufferevent has it on; reads
+     * are rev's */
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    conn_reading(c, true);
     c->next = w->conns;
     if (w->conns != NULL)
         w->conns->prev = c;
@@ -946,6 +997,7 @@ static void conn_free(struct gw_conn *c)
     w->nconns--;
     if (c->hdr_deadline != NULL)
         event_free(c->hdr_deadline);
+    event_free(c->rev);
     bufferevent_free(c->bev);
     free(c);
     gw_worker_maybe_done(w);

@@ -126,6 +126,9 @@ struct gw_conn {
     struct gw_req *req;     /* the request being read or answered */
     struct bufferevent *tunnel_peer; /* the upstream, once tunnelling */
     struct event *hdr_deadline;      /* timeouts.client_header for a whole header section */
+    struct event *rev;               /* reads (not the bufferevent's: see gw_bev_read) */
+    uint32_t read_timeout;           /* seconds, 0 = none */
+    bool reading;                    /* rev is added */
     unsigned requests;
     struct gw_conn *prev, *next;
 };
@@ -180,6 +183,8 @@ void gw_access_log_request(struct gw_worker *w, const struct gw_req *r);
 /* Sends what `bev` holds now (writev) and enables EV_WRITE only for a remainder; the write
  * callback turns EV_WRITE off again once the output is empty (hdrs.c). */
 void gw_bev_flush(struct bufferevent *bev);
+/* One readv into `bev`'s input, at most `room` bytes: >0 read, 0 end of stream, -1 error. */
+int gw_bev_read(struct bufferevent *bev, size_t room);
 /* Appends "name: value\r\n" (hdrs.c). */
 void gw_out_hdr(struct evbuffer *b, struct gw_str name, struct gw_str value);
 void gw_out_hdr_u64(struct evbuffer *b, struct gw_str name, unsigned long long v);

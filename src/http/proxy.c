@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,9 @@ struct gw_upconn {
     unsigned nreq;
     bool connected, reused, got_bytes, head_done, msg_done, keepalive, feeding, dead;
     bool read_paused, tunnel;
+    struct event *rev; /* reads, once connected (gw_bev_read; the bufferevent writes) */
+    uint32_t read_ms;  /* read timeout, 0 = none */
+    bool reading;
     struct gw_upconn *next;                /* idle list */
     struct gw_upconn *all_prev, *all_next; /* every connection of the worker */
 };
@@ -265,16 +269,31 @@ static void dns_done(int result, struct evutil_addrinfo *res, void *arg)
 
 /* ---- upstream connections --------------------------------------------------------------- */
 
-static void up_read_cb(struct bufferevent *bev, void *arg);
+static void up_rev_cb(evutil_socket_t fd, short what, void *arg);
 static void up_write_cb(struct bufferevent *bev, void *arg);
 static void up_event_cb(struct bufferevent *bev, short what, void *arg);
 
+static void up_reading(struct gw_upconn *u, bool on)
+{
+    struct timeval rd = {(time_t)(u->read_ms / 1000), (suseconds_t)(u->read_ms % 1000) * 1000};
+
+    if (u->rev == NULL)
+        return; /* not connected yet */
+    if (on)
+        event_add(u->rev, u->read_ms != 0 ? &rd : NULL);
+    else if (u->reading)
+        event_del(u->rev);
+    u->reading = on;
+}
+
 static void up_timeouts(struct gw_upconn *u, uint32_t read_ms, uint32_t write_ms)
 {
-    struct timeval rd = {(time_t)(read_ms / 1000), (suseconds_t)(read_ms % 1000) * 1000};
     struct timeval wr = {(time_t)(write_ms / 1000), (suseconds_t)(write_ms % 1000) * 1000};
 
-    bufferevent_set_timeouts(u->bev, read_ms != 0 ? &rd : NULL, write_ms != 0 ? &wr : NULL);
+    bufferevent_set_timeouts(u->bev, NULL, write_ms != 0 ? &wr : NULL);
+    u->read_ms = read_ms;
+    if (u->reading)
+        up_reading(u, true); /* re-armed with the new timeout */
 }
 
 static bool is_hop_by_hop(struct gw_str name, struct gw_str connection)
@@ -450,13 +469,13 @@ static void up_attach(struct gw_req *r, struct gw_upconn *u)
     gw_hdrs_dispose(&u->hdrs);
     gw_hdrs_init(&u->hdrs, r->snap->gateway.limits.max_header_size,
                  r->snap->gateway.limits.max_headers);
-    bufferevent_setcb(u->bev, up_read_cb, up_write_cb, up_event_cb, u);
+    bufferevent_setcb(u->bev, NULL, up_write_cb, up_event_cb, u);
     bufferevent_setwatermark(u->bev, EV_WRITE, UP_WRITE_LOW, 0);
     if (u->connected) {
         up_timeouts(u, s->read_timeout, s->write_timeout);
         write_request_head(r, u);
         r->t_upstream_sent = gw_now_ns();
-        bufferevent_enable(u->bev, EV_READ);
+        up_reading(u, true);
         gw_bev_flush(u->bev);
         gw_conn_body_resume(r);
     } else {
@@ -799,7 +818,8 @@ static void start_tunnel(struct gw_upconn *u)
     struct evbuffer *in = bufferevent_get_input(u->bev);
 
     up_timeouts(u, 0, 0);
-    bufferevent_setcb(u->bev, tunnel_read_up, NULL, tunnel_event_up, u);
+    bufferevent_setcb(u->bev, NULL, NULL, tunnel_event_up, u);
+    up_reading(u, true);
     gw_conn_tunnel(r, u->bev);
     if (evbuffer_get_length(in) > 0)
         tunnel_read_up(u->bev, u);
@@ -818,7 +838,7 @@ static void up_feed(struct gw_upconn *u)
         enum http_errno e;
 
         if (gw_conn_output_pending(u->req) > CLIENT_OUT_HIGH) {
-            bufferevent_disable(u->bev, EV_READ); /* the client write callback resumes */
+            up_reading(u, false); /* the client write callback resumes */
             u->read_paused = true;
             break;
         }
@@ -856,9 +876,33 @@ static void up_feed(struct gw_upconn *u)
         gw_conn_resp_done(u->req, true); /* detaches (pools or frees) this connection */
 }
 
-static void up_read_cb(struct bufferevent *bev, void *arg)
+static void up_rev_cb(evutil_socket_t fd, short what, void *arg)
 {
-    up_feed(arg);
+    struct gw_upconn *u = arg;
+    int n;
+
+    if (u->req == NULL) { /* idle in the pool: data, a close or the idle timeout ends it */
+        up_free(u);
+        return;
+    }
+    if (what & EV_TIMEOUT) {
+        up_event_cb(u->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, u);
+        return;
+    }
+    n = gw_bev_read(u->bev, 16384);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        if (u->tunnel)
+            tunnel_event_up(u->bev, BEV_EVENT_EOF, u);
+        else
+            up_event_cb(u->bev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), u);
+        return;
+    }
+    if (n < 0)
+        return;
+    if (u->tunnel)
+        tunnel_read_up(u->bev, u);
+    else
+        up_feed(u);
 }
 
 static void up_write_cb(struct bufferevent *bev, void *arg)
@@ -894,7 +938,9 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
         u->connected = true;
         up_timeouts(u, s->read_timeout, s->write_timeout);
         r->t_upstream_sent = gw_now_ns();
-        bufferevent_enable(bev, EV_READ); /* the head queued meanwhile goes out on EV_WRITE */
+        /* reads are rev's; the head queued meanwhile goes out on EV_WRITE */
+        u->rev = event_new(u->w->base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, up_rev_cb, u);
+        up_reading(u, true);
         gw_conn_body_resume(r);
         return;
     }
@@ -986,18 +1032,13 @@ void gw_proxy_resp_resume(struct gw_req *r)
 
     if (u != NULL && u->read_paused && gw_conn_output_pending(r) <= CLIENT_OUT_HIGH) {
         u->read_paused = false;
-        bufferevent_enable(u->bev, EV_READ);
+        up_reading(u, true);
         if (!u->feeding)
             up_feed(u);
     }
 }
 
 /* ---- pooling ------------------------------------------------------------------------------ */
-
-static void idle_read_cb(struct bufferevent *bev, void *arg)
-{
-    up_free(arg); /* an idle upstream has nothing to say: data or not, it is unusable */
-}
 
 static void pool_remove(struct gw_upconn *u)
 {
@@ -1030,9 +1071,9 @@ void gw_proxy_detach(struct gw_req *r, bool reusable)
         up_free(u);
         return;
     }
-    bufferevent_setcb(u->bev, idle_read_cb, NULL, up_event_cb, u);
+    bufferevent_setcb(u->bev, NULL, NULL, up_event_cb, u);
     up_timeouts(u, g->upstream_keepalive.idle_timeout * 1000, 0);
-    bufferevent_enable(u->bev, EV_READ);
+    up_reading(u, true); /* whatever comes (data, close, the idle timeout) ends it */
     u->next = u->pool->idle;
     u->pool->idle = u;
     u->pool->nidle++;
@@ -1069,6 +1110,8 @@ static void up_free(struct gw_upconn *u)
     if (u->all_next != NULL)
         u->all_next->all_prev = u->all_prev;
     gw_hdrs_dispose(&u->hdrs);
+    if (u->rev != NULL)
+        event_free(u->rev);
     bufferevent_free(u->bev);
     free(u);
 }
