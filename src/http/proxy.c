@@ -644,6 +644,22 @@ static void connect_failed(struct gw_upconn *u, bool timeout)
     fail_request(r, timeout ? 504 : 502, NULL);
 }
 
+/* The upstream failed the request: before the response started, the client gets `status`
+ * (502, 504); after, the client connection is cut, since the response cannot be finished. */
+static void upstream_failed(struct gw_upconn *u, int status)
+{
+    struct gw_req *r = u->req;
+
+    if (!r->resp_started) {
+        fail_request(r, status, NULL);
+        return;
+    }
+    r->up = NULL;
+    u->req = NULL;
+    up_free(u);
+    gw_conn_resp_done(r, false);
+}
+
 /* ---- response parsing ------------------------------------------------------------------- */
 
 static struct gw_upconn *up_of(http_parser *p)
@@ -854,14 +870,7 @@ static void up_feed(struct gw_upconn *u)
             gw_log(GW_LOG_ERROR, "req=%.*s upstream %s: invalid response (%s)", (int)r->id_len,
                    r->id, r->target, http_errno_name(e));
             u->feeding = false;
-            if (r->resp_started) {
-                r->up = NULL;
-                u->req = NULL;
-                up_free(u);
-                gw_conn_resp_done(r, false);
-            } else {
-                fail_request(r, 502, NULL);
-            }
+            upstream_failed(u, 502);
             return;
         }
         if (n == 0 && e == HPE_OK)
@@ -969,26 +978,12 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
     }
     if (what & BEV_EVENT_TIMEOUT) {
         gw_log(GW_LOG_WARN, "req=%.*s upstream %s: timed out", (int)r->id_len, r->id, r->target);
-        if (r->resp_started) {
-            r->up = NULL;
-            u->req = NULL;
-            up_free(u);
-            gw_conn_resp_done(r, false);
-        } else {
-            fail_request(r, 504, NULL);
-        }
+        upstream_failed(u, 504);
         return;
     }
     gw_log(GW_LOG_WARN, "req=%.*s upstream %s: connection closed before the response ended",
            (int)r->id_len, r->id, r->target);
-    if (r->resp_started) {
-        r->up = NULL;
-        u->req = NULL;
-        up_free(u);
-        gw_conn_resp_done(r, false);
-    } else {
-        fail_request(r, 502, NULL);
-    }
+    upstream_failed(u, 502);
 }
 
 /* ---- request body ------------------------------------------------------------------------ */
