@@ -267,6 +267,12 @@ void gw_conn_resp_head(struct gw_req *r, struct evbuffer *head)
     bufferevent_write_buffer(r->conn->bev, head);
 }
 
+void gw_conn_resp_head_written(struct gw_req *r, size_t len)
+{
+    r->resp_started = true;
+    r->bytes_out += len;
+}
+
 void gw_conn_resp_body(struct gw_req *r, const char *p, size_t n)
 {
     struct evbuffer *out = bufferevent_get_output(r->conn->bev);

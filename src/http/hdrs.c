@@ -16,6 +16,17 @@ void gw_hdrs_init(struct gw_hdrs *h, size_t limit, size_t maxn)
     h->maxn = maxn;
 }
 
+void gw_hdrs_reset(struct gw_hdrs *h, size_t limit, size_t maxn)
+{
+    h->len = 0;
+    h->n = 0;
+    h->in_value = false;
+    h->limit = limit;
+    h->maxn = maxn;
+    if (h->capn > maxn) /* the entry array must not hold more than maxn from now on */
+        h->capn = maxn;
+}
+
 void gw_hdrs_dispose(struct gw_hdrs *h)
 {
     free(h->buf);

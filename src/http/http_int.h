@@ -42,6 +42,8 @@ struct gw_hdrs {
 
 void gw_hdrs_init(struct gw_hdrs *h, size_t limit, size_t maxn);
 void gw_hdrs_dispose(struct gw_hdrs *h);
+/* Empties the list for the next message, keeping its buffers (a kept-alive connection). */
+void gw_hdrs_reset(struct gw_hdrs *h, size_t limit, size_t maxn);
 /* Appends a piece of a name or a value. Returns -1 when a limit is exceeded. */
 int gw_hdrs_field(struct gw_hdrs *h, const char *p, size_t n);
 int gw_hdrs_value(struct gw_hdrs *h, const char *p, size_t n);
@@ -146,6 +148,8 @@ void gw_conn_close_all(struct gw_worker *w);
 /* Called by proxy.c: response headers are in `head` (status line included, ends with an empty
  * line); the body follows through gw_conn_resp_body(). */
 void gw_conn_resp_head(struct gw_req *r, struct evbuffer *head);
+/* Same, when the head was written straight into gw_conn_output(): `len` bytes of it. */
+void gw_conn_resp_head_written(struct gw_req *r, size_t len);
 /* Writes a piece of the response body (framed as announced). */
 void gw_conn_resp_body(struct gw_req *r, const char *p, size_t n);
 /* The response is complete (or failed: `ok` false closes the client connection). */

@@ -466,9 +466,8 @@ static void up_attach(struct gw_req *r, struct gw_upconn *u)
     u->nreq++;
     http_parser_init(&u->parser, HTTP_RESPONSE);
     u->parser.data = u;
-    gw_hdrs_dispose(&u->hdrs);
-    gw_hdrs_init(&u->hdrs, r->snap->gateway.limits.max_header_size,
-                 r->snap->gateway.limits.max_headers);
+    gw_hdrs_reset(&u->hdrs, r->snap->gateway.limits.max_header_size,
+                  r->snap->gateway.limits.max_headers);
     bufferevent_setcb(u->bev, NULL, up_write_cb, up_event_cb, u);
     bufferevent_setwatermark(u->bev, EV_WRITE, UP_WRITE_LOW, 0);
     if (u->connected) {
@@ -684,13 +683,13 @@ static int up_on_headers_complete(http_parser *p)
     unsigned status = p->status_code;
     unsigned groups = r->snap->gateway.headers;
     struct evbuffer *h;
+    size_t head_start;
     struct gw_str conn_hdr;
     bool has_server = false, no_body;
 
     if (status >= 100 && status < 200 && status != 101) {
-        gw_hdrs_dispose(&u->hdrs); /* interim response (100, 103): not forwarded */
-        gw_hdrs_init(&u->hdrs, r->snap->gateway.limits.max_header_size,
-                     r->snap->gateway.limits.max_headers);
+        gw_hdrs_reset(&u->hdrs, r->snap->gateway.limits.max_header_size,
+                      r->snap->gateway.limits.max_headers); /* interim 100/103: not forwarded */
         return 0;
     }
     if (status == 101 && !r->upgrade)
@@ -711,7 +710,8 @@ static int up_on_headers_complete(http_parser *p)
     if (r->state != REQ_SENT && status != 101)
         r->close_after = true; /* answered before the request body ended */
 
-    h = evbuffer_new();
+    h = gw_conn_output(r); /* the head goes straight to the client's output */
+    head_start = evbuffer_get_length(h);
     conn_hdr = gw_hdrs_get(&u->hdrs, "connection");
     {
         const char *reason = gw_status_reason((int)status);
@@ -767,8 +767,7 @@ static int up_on_headers_complete(http_parser *p)
     if (r->close_after && status != 101)
         evbuffer_add(h, "Connection: close\r\n", 19);
     evbuffer_add(h, "\r\n", 2);
-    gw_conn_resp_head(r, h);
-    evbuffer_free(h);
+    gw_conn_resp_head_written(r, evbuffer_get_length(h) - head_start);
     if (status == 101) {
         /* not paused here: http-parser would leave the header block's last LF unread; it
          * ends the message itself and stops, the rest is the new protocol */
