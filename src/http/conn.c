@@ -76,28 +76,57 @@ static void conn_timeouts(struct gw_conn *c, uint32_t read_s)
 
 static struct gw_req *req_new(struct gw_conn *c)
 {
-    struct gw_req *r = gw_xcalloc(1, sizeof(*r));
+    struct gw_req *r = c->spare;
     const struct gw_gateway *g;
 
     gw_worker_refresh(c->w);
+    g = &c->w->snap->gateway;
+    if (r != NULL) {
+        /* the previous request's object, with its buffers: no allocation per request on a
+         * kept-alive connection */
+        struct gw_hdrs h = r->hdrs;
+        char *url = r->url, *path = r->path_buf;
+        size_t path_cap = r->path_cap;
+        c->spare = NULL;
+        memset(r, 0, sizeof(*r));
+        r->hdrs = h;
+        r->url = url;
+        r->path_buf = path;
+        r->path_cap = path_cap;
+        gw_hdrs_reset(&r->hdrs, g->limits.max_header_size, g->limits.max_headers);
+    } else {
+        r = gw_xcalloc(1, sizeof(*r));
+        gw_hdrs_init(&r->hdrs, g->limits.max_header_size, g->limits.max_headers);
+    }
     r->conn = c;
     r->snap = c->w->snap;
     gw_snapshot_acquire(r->snap);
-    g = &r->snap->gateway;
-    gw_hdrs_init(&r->hdrs, g->limits.max_header_size, g->limits.max_headers);
     r->t_start = gw_now_ns();
     r->state = REQ_HEAD;
     return r;
 }
 
-static void req_free(struct gw_req *r)
+static void req_dispose(struct gw_req *r)
 {
-    gw_proxy_cancel(r);
     gw_hdrs_dispose(&r->hdrs);
     free(r->url);
     free(r->path_buf);
-    gw_snapshot_release(r->snap);
     free(r);
+}
+
+/* Ends a request; with `keep`, its object is kept for the connection's next request. */
+static void req_free(struct gw_req *r, bool keep)
+{
+    struct gw_conn *c = r->conn;
+
+    gw_proxy_cancel(r);
+    gw_snapshot_release(r->snap);
+    r->snap = NULL;
+    if (keep && c->spare == NULL) {
+        c->spare = r;
+        return;
+    }
+    req_dispose(r);
 }
 
 /* ---- parser callbacks ---------------------------------------------------------------- */
@@ -443,7 +472,11 @@ static int parse_target(struct gw_req *r)
         size_t pend = q != NULL && (size_t)(q - path) < end ? (size_t)(q - path) : end;
         if (q != NULL && (size_t)(q - path) < end)
             r->query = (struct gw_str){q + 1, end - pend - 1};
-        r->path_buf = gw_xmalloc(pend + 1);
+        if (r->path_cap < pend + 1) {
+            free(r->path_buf);
+            r->path_buf = gw_xmalloc(pend + 1);
+            r->path_cap = pend + 1;
+        }
         n = gw_path_normalize(path, pend, r->path_buf);
         if (n < 0)
             return -1;
@@ -880,7 +913,7 @@ static void conn_finish_request(struct gw_conn *c)
     gw_access_log_request(c->w, r);
     c->req = NULL;
     c->requests++;
-    req_free(r);
+    req_free(r, !close);
     if (close || c->w->stop_accepting) {
         c->state = CONN_CLOSING;
         conn_reading(c, false);
@@ -992,8 +1025,10 @@ static void conn_free(struct gw_conn *c)
                 r->t_done = gw_now_ns();
             gw_access_log_request(w, r);
         }
-        req_free(r);
+        req_free(r, false);
     }
+    if (c->spare != NULL)
+        req_dispose(c->spare);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else

@@ -76,6 +76,7 @@ struct gw_req {
     unsigned short major, minor; /* HTTP version */
     struct gw_str path;          /* normalised path (own buffer) */
     char *path_buf;
+    size_t path_cap;
     struct gw_str query; /* raw query string without '?', into url */
     struct gw_str host;  /* Host header or authority of an absolute-form target */
     struct gw_hdrs hdrs;
@@ -126,6 +127,7 @@ struct gw_conn {
     int error_status;       /* set by a parser callback that rejects the request */
     unsigned char hdr_tail; /* obs-fold scan: 0 in a line, 1 after a line end, 2 headers done */
     struct gw_req *req;     /* the request being read or answered */
+    struct gw_req *spare;   /* the last request's object, reused by the next one */
     struct bufferevent *tunnel_peer; /* the upstream, once tunnelling */
     struct event *hdr_deadline;      /* timeouts.client_header for a whole header section */
     struct event *rev;               /* reads (not the bufferevent's: see gw_bev_read) */

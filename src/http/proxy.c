@@ -497,12 +497,45 @@ static struct gw_upconn *pool_take(struct gw_pool *p)
     return NULL;
 }
 
+/* "ip:port" / "[ip6]:port": the pool key and the target in logs. */
+static void format_key(const struct sockaddr_storage *ss, uint16_t port, char *out, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN];
+    size_t n;
+
+    if (ss->ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, ip + 1, sizeof(ip) - 1);
+        ip[0] = '[';
+        n = strlen(ip);
+        ip[n++] = ']';
+    } else {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, ip, sizeof(ip));
+        n = strlen(ip);
+    }
+    if (n + 7 > cap)
+        n = cap - 7;
+    memcpy(out, ip, n);
+    out[n++] = ':';
+    {
+        char digits[6];
+        size_t d = sizeof(digits);
+        unsigned v = port;
+        do {
+            digits[--d] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v != 0);
+        memcpy(out + n, digits + d, sizeof(digits) - d);
+        n += sizeof(digits) - d;
+    }
+    out[n] = '\0';
+}
+
 static void try_connect(struct gw_req *r)
 {
     struct gw_worker *w = r->conn->w;
     struct sockaddr_storage ss;
     socklen_t sslen = 0;
-    char key[INET6_ADDRSTRLEN + 8], ip[INET6_ADDRSTRLEN];
+    char key[INET6_ADDRSTRLEN + 8];
     struct gw_pool *pool;
     struct gw_upconn *u;
 
@@ -553,14 +586,8 @@ static void try_connect(struct gw_req *r)
         else
             ((struct sockaddr_in6 *)&ss)->sin6_port = htons(r->pick_port);
     }
-    if (ss.ss_family == AF_INET6) {
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip));
-        snprintf(key, sizeof(key), "[%s]:%u", ip, r->pick_port);
-    } else {
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip));
-        snprintf(key, sizeof(key), "%s:%u", ip, r->pick_port);
-    }
-    snprintf(r->target, sizeof(r->target), "%s", key);
+    format_key(&ss, r->pick_port, key, sizeof(key));
+    memcpy(r->target, key, strlen(key) + 1);
     if (r->t_peer == 0)
         r->t_peer = gw_now_ns();
     pool = pool_get(w, key);
