@@ -947,6 +947,17 @@ static void tunnel_read_down(struct bufferevent *bev, void *arg)
         c->req->bytes_in += evbuffer_get_length(bufferevent_get_input(bev));
     bufferevent_write_buffer(c->tunnel_peer, bufferevent_get_input(bev));
     gw_bev_flush(c->tunnel_peer);
+    if (evbuffer_get_length(bufferevent_get_output(c->tunnel_peer)) > CONN_READ_HIGH)
+        conn_reading(c, false); /* the upstream is slow: gw_conn_tunnel_resume() resumes */
+}
+
+void gw_conn_tunnel_resume(struct gw_req *r)
+{
+    struct gw_conn *c = r->conn;
+
+    if (c->state == CONN_TUNNEL && !c->reading &&
+        evbuffer_get_length(bufferevent_get_output(c->tunnel_peer)) <= CONN_WRITE_LOW)
+        conn_reading(c, true);
 }
 
 void gw_conn_tunnel(struct gw_req *r, struct bufferevent *upstream)

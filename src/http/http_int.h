@@ -162,6 +162,8 @@ void gw_conn_error(struct gw_req *r, int status, const char *message);
 void gw_conn_body_resume(struct gw_req *r);
 /* Switches to tunnelling (after a 101). */
 void gw_conn_tunnel(struct gw_req *r, struct bufferevent *upstream);
+/* The upstream drained what the client sent through the tunnel: read the client again. */
+void gw_conn_tunnel_resume(struct gw_req *r);
 struct evbuffer *gw_conn_output(struct gw_req *r);
 size_t gw_conn_output_pending(struct gw_req *r);
 

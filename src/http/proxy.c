@@ -842,7 +842,22 @@ static void tunnel_read_up(struct bufferevent *bev, void *arg)
         u->req->bytes_out += evbuffer_get_length(bufferevent_get_input(bev));
         bufferevent_write_buffer(u->req->conn->bev, bufferevent_get_input(bev));
         gw_bev_flush(u->req->conn->bev);
+        if (gw_conn_output_pending(u->req) > CLIENT_OUT_HIGH) {
+            up_reading(u, false); /* the client is slow: gw_proxy_resp_resume() resumes */
+            u->read_paused = true;
+        }
     }
+}
+
+/* The upstream took what the client sent through the tunnel: the client may send more. */
+static void tunnel_write_up(struct bufferevent *bev, void *arg)
+{
+    struct gw_upconn *u = arg;
+
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        bufferevent_disable(bev, EV_WRITE);
+    if (u->req != NULL)
+        gw_conn_tunnel_resume(u->req);
 }
 
 static void tunnel_event_up(struct bufferevent *bev, short what, void *arg)
@@ -860,7 +875,8 @@ static void start_tunnel(struct gw_upconn *u)
     struct evbuffer *in = bufferevent_get_input(u->bev);
 
     up_timeouts(u, 0, 0);
-    bufferevent_setcb(u->bev, NULL, NULL, tunnel_event_up, u);
+    bufferevent_setcb(u->bev, NULL, tunnel_write_up, tunnel_event_up, u);
+    bufferevent_setwatermark(u->bev, EV_WRITE, UP_WRITE_LOW, 0);
     up_reading(u, true);
     gw_conn_tunnel(r, u->bev);
     if (evbuffer_get_length(in) > 0)
@@ -1054,7 +1070,7 @@ void gw_proxy_resp_resume(struct gw_req *r)
     if (u != NULL && u->read_paused && gw_conn_output_pending(r) <= CLIENT_OUT_HIGH) {
         u->read_paused = false;
         up_reading(u, true);
-        if (!u->feeding)
+        if (!u->feeding && !u->tunnel)
             up_feed(u);
     }
 }

@@ -7,8 +7,8 @@ import signal
 import socket
 import time
 
-from harness import (Gatehouse, HttpClient, Results, gateway_yaml, header, http_request,
-                     parse_http_responses, raw_exchange, start_echo)
+from harness import (Gatehouse, HttpClient, Results, WebSocketClient, gateway_yaml, header,
+                     http_request, parse_http_responses, raw_exchange, read_rss_kib, start_echo)
 
 r = Results()
 a = start_echo("a")
@@ -83,6 +83,32 @@ with Gatehouse(cfg, {"a": a}) as gw:
         code = gw.stop(signal.SIGTERM, timeout=10)
         r.check(code == 0 and time.monotonic() - t0 < 2,
                 f"idle keep-alive connections do not delay shutdown ({time.monotonic() - t0:.2f} s)")
+
+# a WebSocket whose client sends without reading: the tunnel pushes back instead of buffering
+cfg = gateway_yaml(workers=1, access_log=False) + SERVICES
+with Gatehouse(cfg, {"a": a}) as gw:
+    sanitized = os.environ.get("GATEHOUSE_SANITIZED") == "1"
+    total = (16 if sanitized else 128) << 20
+    ws = WebSocketClient(gw.proxy_port(), "/ws", timeout=5)
+    r.check(ws.status == 101, f"WebSocket open ({ws.status})")
+    rss0 = read_rss_kib(gw.pid)
+    frame = os.urandom(64 << 10)
+    sent = 0
+    try:
+        while sent < total:
+            ws.send(frame, opcode=0x2)
+            sent += len(frame)
+    except OSError:
+        pass  # the send blocks once every buffer on the way is full: that is the point
+    time.sleep(0.5)
+    grew = (read_rss_kib(gw.pid) - rss0) / 1024
+    r.check(sent < total, f"the sender was held back after {sent >> 20} MiB of {total >> 20}")
+    if not sanitized:
+        r.check(grew < 32, f"gatehouse's RSS grew {grew:.1f} MiB with a reader that stopped")
+    ws.sock.settimeout(10)
+    op, payload = ws.recv()
+    r.check(op == 0x2 and payload == frame, "the tunnel still flows once the client reads")
+    ws.sock.close()
 
 # running out of file descriptors: accepting pauses instead of spinning, then resumes
 prlimit = shutil.which("prlimit")
