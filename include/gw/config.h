@@ -340,7 +340,5 @@ void gw_snapshot_release(struct gw_snapshot *s);
 
 /* Look-ups (NULL when absent). */
 const struct gw_consumer *gw_snapshot_consumer(const struct gw_snapshot *s, struct gw_str id);
-const struct gw_service *gw_snapshot_service(const struct gw_snapshot *s, struct gw_str name_or_id);
-const struct gw_route *gw_snapshot_route(const struct gw_snapshot *s, struct gw_str name_or_id);
 
 #endif

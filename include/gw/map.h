@@ -21,6 +21,5 @@ struct gw_map *gw_map_new(struct gw_arena *a, size_t expected, bool nocase);
 void *gw_map_put(struct gw_map *m, struct gw_str key, void *val);
 
 void *gw_map_get(const struct gw_map *m, struct gw_str key);
-size_t gw_map_count(const struct gw_map *m);
 
 #endif

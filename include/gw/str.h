@@ -33,12 +33,6 @@ static inline bool gw_str_eqc(struct gw_str a, const char *b)
 /* ASCII case-insensitive comparison (header names, host names). */
 bool gw_str_caseeq(struct gw_str a, struct gw_str b);
 
-/* True when `s` starts with `prefix` (case-sensitive). */
-static inline bool gw_str_has_prefix(struct gw_str s, struct gw_str prefix)
-{
-    return s.len >= prefix.len && memcmp(s.p, prefix.p, prefix.len) == 0;
-}
-
 /* ASCII lower-case of one byte. */
 static inline char gw_lower(char c)
 {

@@ -64,9 +64,6 @@ struct gw_yaml *gw_yaml_load_json(const char *buf, size_t len, struct gw_arena *
 /* Value of key `name` in a MAP, or NULL (also NULL when `map` is not a MAP). */
 const struct gw_yaml *gw_yaml_get(const struct gw_yaml *map, const char *name);
 
-/* Human name of a node type (`a string`, `an integer`...) for error messages. */
-const char *gw_yaml_type_name(enum gw_yaml_type t);
-
 /* True for a scalar that is not a string (null, bool, int, float). */
 static inline bool gw_yaml_is_null(const struct gw_yaml *n)
 {

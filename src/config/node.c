@@ -19,27 +19,6 @@ const struct gw_yaml *gw_yaml_get(const struct gw_yaml *map, const char *name)
     return NULL;
 }
 
-const char *gw_yaml_type_name(enum gw_yaml_type t)
-{
-    switch (t) {
-    case GW_YAML_NULL:
-        return "null";
-    case GW_YAML_BOOL:
-        return "a boolean";
-    case GW_YAML_INT:
-        return "an integer";
-    case GW_YAML_FLOAT:
-        return "a number";
-    case GW_YAML_STR:
-        return "a string";
-    case GW_YAML_SEQ:
-        return "an array";
-    case GW_YAML_MAP:
-        return "an object";
-    }
-    return "?";
-}
-
 struct gw_yaml *gw_node_new(struct gw_arena *a, enum gw_yaml_type t, unsigned line, unsigned col)
 {
     struct gw_yaml *n = gw_arena_zalloc(a, sizeof(*n));

@@ -138,27 +138,3 @@ const struct gw_consumer *gw_snapshot_consumer(const struct gw_snapshot *s, stru
 {
     return gw_map_get(s->consumer_by_id, id);
 }
-
-static const void *by_name_or_id(const void *arr, size_t n, size_t size, struct gw_str key,
-                                 size_t name_off)
-{
-    for (size_t i = 0; i < n; i++) {
-        const char *e = (const char *)arr + i * size;
-        const struct gw_str *name = (const struct gw_str *)(e + name_off);
-        if (gw_str_eq(*name, key) || (key.len == GW_UUID_LEN && memcmp(e, key.p, key.len) == 0))
-            return e;
-    }
-    return NULL;
-}
-
-const struct gw_service *gw_snapshot_service(const struct gw_snapshot *s, struct gw_str key)
-{
-    return by_name_or_id(s->services, s->nservices, sizeof(*s->services), key,
-                         offsetof(struct gw_service, name));
-}
-
-const struct gw_route *gw_snapshot_route(const struct gw_snapshot *s, struct gw_str key)
-{
-    return by_name_or_id(s->routes, s->nroutes, sizeof(*s->routes), key,
-                         offsetof(struct gw_route, name));
-}

@@ -88,8 +88,3 @@ void *gw_map_get(const struct gw_map *m, struct gw_str key)
         return NULL;
     return find(m, key, gw_hash(key.p, key.len, m->nocase))->val;
 }
-
-size_t gw_map_count(const struct gw_map *m)
-{
-    return m != NULL ? m->count : 0;
-}
