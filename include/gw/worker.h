@@ -32,6 +32,7 @@ struct gw_worker_listener {
     unsigned set_id; /* the daemon's listen entry this socket belongs to */
     int fd;
     struct evconnlistener *lev;
+    uint16_t port; /* the bound port (connections' local port) */
     bool ssl, proxy_protocol;
     struct gw_worker_listener *next;
 };

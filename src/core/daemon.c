@@ -184,6 +184,7 @@ static struct gw_worker_listener *worker_listener(struct gw_worker *w, const str
     l->fd = s->fds[w->id];
     l->ssl = s->conf.ssl;
     l->proxy_protocol = s->conf.proxy_protocol;
+    l->port = s->port;
     return l;
 }
 
@@ -335,7 +336,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
     struct gw_worker *w = l->w;
 
     gw_worker_refresh(w);
-    gw_conn_accept(w, fd, sa, salen, l->ssl, l->proxy_protocol);
+    gw_conn_accept(l, fd, sa, salen);
     if (w->nconns >= w->snap->gateway.limits.max_connections)
         listeners_enable(w, false); /* re-enabled by gw_worker_maybe_done() */
 }

@@ -977,22 +977,18 @@ void gw_conn_tunnel(struct gw_req *r, struct bufferevent *upstream)
 
 /* ---- connection lifetime ------------------------------------------------------------- */
 
-void gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, int salen, bool tls,
-                    bool proxy_protocol)
+void gw_conn_accept(const struct gw_worker_listener *l, int fd, const struct sockaddr *sa,
+                    int salen)
 {
+    struct gw_worker *w = l->w;
     struct gw_conn *c = gw_xcalloc(1, sizeof(*c));
-    struct sockaddr_storage local;
-    socklen_t llen = sizeof(local);
     int one = 1;
 
     c->w = w;
-    c->tls = tls;
-    c->proxy_protocol = proxy_protocol;
+    c->tls = l->ssl;
+    c->proxy_protocol = l->proxy_protocol;
+    c->local_port = l->port; /* known from the listener: no getsockname() per connection */
     set_peer(c, sa, (socklen_t)salen);
-    if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
-        c->local_port =
-            ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port
-                                              : ((struct sockaddr_in *)&local)->sin_port);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (c->bev == NULL) {

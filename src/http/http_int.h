@@ -21,6 +21,7 @@ struct bufferevent;
 struct event;
 struct evbuffer;
 struct gw_worker;
+struct gw_worker_listener;
 struct gw_arena;
 struct gw_upconn;
 
@@ -138,10 +139,10 @@ struct gw_conn {
 };
 
 /* conn.c */
-/* A new downstream connection; with `proxy_protocol` the first bytes must be a PROXY
- * protocol v1 or v2 header, whose source address becomes the client's. */
-void gw_conn_accept(struct gw_worker *w, int fd, const struct sockaddr *sa, int salen, bool tls,
-                    bool proxy_protocol);
+/* A new downstream connection accepted on `l`; with its `proxy_protocol` the first bytes must be a
+ * PROXY protocol v1 or v2 header, whose source address becomes the client's. */
+void gw_conn_accept(const struct gw_worker_listener *l, int fd, const struct sockaddr *sa,
+                    int salen);
 /* Closes idle keep-alive connections (shutdown). */
 void gw_conn_close_idle(struct gw_worker *w);
 /* Closes every connection (drain deadline passed). */
