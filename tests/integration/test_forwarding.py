@@ -21,10 +21,8 @@ services:
 
 
 def hdr(echo, name):
-    for k, v in echo["headers"]:
-        if k.lower() == name.lower():
-            return v
-    return None
+    """A header the echo upstream received (harness.header over its list)."""
+    return header(echo["headers"], name)
 
 
 # ---- a trusted peer's forwarding headers are kept ---------------------------------------------

@@ -62,10 +62,8 @@ def echo_json(body):
 
 
 def hdr(echo, name):
-    for k, v in echo["headers"]:
-        if k.lower() == name.lower():
-            return v
-    return None
+    """A header the echo upstream received (harness.header over its list)."""
+    return header(echo["headers"], name)
 
 
 gw = Gatehouse(CONFIG, {"a": a, "b": b}).start()
