@@ -294,6 +294,7 @@ struct gw_snapshot {
     char config_hash[33]; /* MD5 of the file's bytes, hex (Kong's configuration_hash) */
 
     struct gw_gateway gateway;
+    const struct gw_yaml *doc; /* the document as loaded (vault references unresolved) */
 
     struct gw_service *services;
     size_t nservices;

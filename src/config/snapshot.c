@@ -39,6 +39,7 @@ static struct gw_snapshot *build(const struct gw_yaml *root, struct gw_arena *a,
     int rc = 0;
 
     s->arena = a;
+    s->doc = root;
     atomic_init(&s->refs, 1);
     rc |= gw_gateway_parse(gw, &s->gateway, a, err);
     rc |= gw_entities_load(root, s, err);
