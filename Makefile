@@ -2,7 +2,7 @@
 # they install the missing packages first (as root), then build.
 DEB_PACKAGES := build-essential cmake pkg-config python3 openssl \
 	libevent-dev libhttp-parser-dev libssl-dev libyaml-dev libjansson-dev \
-	libcurl4-openssl-dev libpcre2-dev libcmocka-dev
+	libcurl4-openssl-dev libpcre2-dev libcmocka-dev prometheus
 BUILD ?= build
 SAN_BUILD ?= build-san
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -23,7 +23,7 @@ deps:
 	  echo "run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; \
 	fi; \
 	echo "installing:$$missing"; \
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing
 
 $(BUILD)/CMakeCache.txt: | deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo

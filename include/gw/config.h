@@ -265,7 +265,9 @@ struct gw_gateway {
     } limits;
     struct {
         uint32_t client_header, client_body, keepalive, send, shutdown; /* seconds */
+        uint32_t shutdown_grace; /* seconds still serving after SIGTERM, before the drain */
     } timeouts;
+    bool metrics;                /* request metrics recorded and GET /metrics served */
     struct gw_str access_log;    /* path, "stdout"; empty = off */
     int log_level;               /* enum gw_log_level */
     struct gw_cidr *trusted_ips; /* peers whose X-Forwarded-* and X-Request-Id are believed */

@@ -16,6 +16,7 @@ struct gw_map;
 struct gw_conn;
 struct gw_upstream_pools;
 struct gw_access_log;
+struct gw_req_metrics;
 
 /* The configuration publisher: the main thread swaps `cur` under `mu` and bumps `generation`;
  * workers notice the new generation at a safe point and take their own reference
@@ -24,6 +25,17 @@ struct gw_publisher {
     pthread_mutex_t mu;
     struct gw_snapshot *cur; /* holds one reference */
     atomic_uint_fast64_t generation;
+};
+
+/* What a worker counts for the status listener: written by the worker only (gw_stat_add),
+ * read by the main thread. Connection states as nginx's stub_status: `reading` a request
+ * head, `writing` (a request in progress: proxying, answering, tunnelling); the rest of
+ * `active` is `waiting` (idle keep-alive). */
+struct gw_worker_stats {
+    atomic_uint_fast64_t accepted, handled, requests;
+    atomic_uint_fast64_t active, reading, writing;
+    atomic_uint_fast64_t heartbeat; /* CLOCK_MONOTONIC seconds of the last tick */
+    atomic_bool exited;             /* the worker's loop has ended */
 };
 
 /* One listening socket of one worker (worker thread only, once the worker runs). */
@@ -58,15 +70,16 @@ struct gw_worker {
     struct gw_worker_listener *ops_add;
     unsigned *ops_remove;
     size_t nops_remove;
-    struct gw_conn *conns;  /* every open downstream connection (doubly linked) */
-    size_t nconns, nactive; /* open connections / those with a request in progress */
+    struct gw_conn *conns; /* every open downstream connection (doubly linked) */
+    size_t nconns;         /* open connections */
     struct gw_upstream_pools *pools;
     struct gw_access_log *alog;
     bool accept_paused;         /* listeners disabled (max_connections or EMFILE) */
     atomic_bool stop_accepting; /* set by the main thread on shutdown */
     atomic_bool exiting;        /* set by the main thread after the drain deadline */
     atomic_bool ready;          /* set by the worker once it accepts */
-    uint64_t requests;          /* served by this worker */
+    struct gw_worker_stats stats;
+    struct gw_req_metrics *req_metrics; /* cached series handles (req_metrics.c) */
 };
 
 /* Takes the published snapshot if it changed since the worker last looked. Cheap (one

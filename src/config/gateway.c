@@ -324,6 +324,8 @@ static void gateway_defaults(struct gw_gateway *gw, struct gw_arena *a)
     gw->timeouts.client_body = 60;
     gw->timeouts.keepalive = 60;
     gw->timeouts.shutdown = 10;
+    gw->timeouts.shutdown_grace = 0;
+    gw->metrics = true;
     gw->limits.max_uri_length = 8 * 1024;
     gw->limits.max_connections = 10000;
     gw->timeouts.send = 60;
@@ -352,11 +354,12 @@ int gw_gateway_parse(const struct gw_yaml *node, struct gw_gateway *gw, struct g
                                        "error_default_type",
                                        "upstream_keepalive",
                                        "dns",
+                                       "metrics",
                                        NULL};
     static const char *const limit_keys[] = {"max_header_size", "max_headers",     "max_body_size",
                                              "max_uri_length",  "max_connections", NULL};
-    static const char *const timeout_keys[] = {"client_header", "client_body", "keepalive",
-                                               "send",          "shutdown",    NULL};
+    static const char *const timeout_keys[] = {
+        "client_header", "client_body", "keepalive", "send", "shutdown", "shutdown_grace", NULL};
     const struct gw_yaml *n;
     int rc = 0;
 
@@ -421,6 +424,8 @@ int gw_gateway_parse(const struct gw_yaml *node, struct gw_gateway *gw, struct g
                       err);
         rc |= get_u32(gw_yaml_get(n, "shutdown"), "gateway.timeouts.shutdown", 0, 86400,
                       &gw->timeouts.shutdown, err);
+        rc |= get_u32(gw_yaml_get(n, "shutdown_grace"), "gateway.timeouts.shutdown_grace", 0, 3600,
+                      &gw->timeouts.shutdown_grace, err);
     }
     n = gw_yaml_get(node, "access_log");
     if (!gw_yaml_is_null(n)) {
@@ -432,6 +437,15 @@ int gw_gateway_parse(const struct gw_yaml *node, struct gw_gateway *gw, struct g
             gw->access_log = GW_STR_NULL;
         else
             gw->access_log = gw_arena_str(a, n->str);
+    }
+    n = gw_yaml_get(node, "metrics");
+    if (!gw_yaml_is_null(n)) {
+        if (n->type == GW_YAML_BOOL)
+            gw->metrics = n->v.b;
+        else if (n->type == GW_YAML_STR && (gw_str_eqc(n->str, "on") || gw_str_eqc(n->str, "off")))
+            gw->metrics = gw_str_eqc(n->str, "on");
+        else
+            rc = gw_err_at(err, n, "gateway.metrics", "expected on or off");
     }
     n = gw_yaml_get(node, "log_level");
     if (!gw_yaml_is_null(n)) {

@@ -6,12 +6,14 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gw/access_log.h"
@@ -21,35 +23,14 @@
 #include "gw/err.h"
 #include "gw/log.h"
 #include "gw/version.h"
+#include "daemon_int.h"
+#include "gw/metrics.h"
 #include "gw/worker.h"
 #include "http/http_int.h"
 
 /* The daemon: the main thread loads and publishes configuration snapshots, handles signals
  * and the drain on shutdown; N workers each run an event loop with their own SO_REUSEPORT
  * listeners and connections (DESIGN.md §2). */
-
-struct listen_set {
-    unsigned id;
-    struct gw_listen conf; /* address owned (strdup) */
-    uint16_t port;         /* the bound port (differs from conf.port when that is 0) */
-    int *fds;              /* one per worker, handed to the workers */
-};
-
-struct daemon {
-    const char *conf_path;
-    struct event_base *base;
-    struct gw_publisher pub;
-    struct gw_worker *workers;
-    unsigned nworkers;
-    struct listen_set **ls;
-    size_t nls;
-    unsigned next_set_id;
-    struct event *sig_hup, *sig_term, *sig_int, *sig_usr1, *drain_timer, *check_timer;
-    bool shutting_down;
-    char *access_log_path;
-    uint64_t generation;
-    unsigned reloads_ok, reloads_failed;
-};
 
 static atomic_int workers_done;
 
@@ -87,7 +68,7 @@ static void publish(struct daemon *d, struct gw_snapshot *s)
 
 /* ---- listeners ------------------------------------------------------------------------ */
 
-static int make_socket(const struct gw_listen *l, uint16_t port, char *err, size_t errlen)
+int gw_daemon_socket(const struct gw_listen *l, uint16_t port, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -158,7 +139,7 @@ static struct listen_set *open_set(struct daemon *d, const struct gw_listen *l)
         return NULL;
     }
     for (unsigned w = 0; w < d->nworkers; w++) {
-        s->fds[w] = make_socket(&s->conf, s->port, err, sizeof(err));
+        s->fds[w] = gw_daemon_socket(&s->conf, s->port, err, sizeof(err));
         if (s->fds[w] < 0) {
             gw_log(GW_LOG_ERROR, "cannot listen: %s", err);
             free_set(s, true, d->nworkers);
@@ -313,10 +294,19 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+static void heartbeat(struct gw_worker *w)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    atomic_store_explicit(&w->stats.heartbeat, (uint64_t)ts.tv_sec, memory_order_relaxed);
+}
+
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_worker *w = arg;
 
+    heartbeat(w);
     gw_worker_refresh(w);
     gw_access_log_flush(w);
 }
@@ -370,6 +360,8 @@ static void *worker_main(void *arg)
     struct gw_worker *w = arg;
     struct timeval one_s = {1, 0};
 
+    gw_metrics_set_thread(w->id);
+    heartbeat(w);
     w->dns = evdns_base_new(w->base,
                             EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
     if (w->dns == NULL) /* no resolv.conf: still serve IP targets */
@@ -387,6 +379,7 @@ static void *worker_main(void *arg)
     gw_conn_close_all(w);
     gw_upstream_pools_free(w);
     gw_access_log_free(w);
+    gw_req_metrics_free(w);
     apply_listener_ops(w); /* frees what a late reload handed over */
     while (w->listeners != NULL) {
         struct gw_worker_listener *l = w->listeners;
@@ -398,6 +391,7 @@ static void *worker_main(void *arg)
     event_free(w->pause_ev);
     if (w->dns != NULL)
         evdns_base_free(w->dns, 0);
+    atomic_store(&w->stats.exited, true);
     atomic_fetch_add(&workers_done, 1);
     return NULL;
 }
@@ -447,15 +441,61 @@ static void reopen_access_log(struct daemon *d, const struct gw_gateway *g)
     }
 }
 
+/* One diagnostic as the logs and GET /status show it: `file:line:col: path: message`. */
+static void diag_text(const struct gw_err *err, const struct gw_diag *x, char *buf, size_t size)
+{
+    if (x->line != 0)
+        snprintf(buf, size, "%s:%u:%u: %s%s%s", err->file, x->line, x->col, x->path,
+                 x->path[0] != '\0' ? ": " : "", x->msg);
+    else
+        snprintf(buf, size, "%s: %s%s%s", err->file, x->path, x->path[0] != '\0' ? ": " : "",
+                 x->msg);
+}
+
 static void log_errors(const struct gw_err *err, enum gw_log_level level)
 {
-    for (const struct gw_diag *x = err->head; x != NULL; x = x->next)
-        if (x->line != 0)
-            gw_log(x->level == GW_DIAG_ERROR ? level : GW_LOG_WARN, "%s:%u:%u: %s%s%s", err->file,
-                   x->line, x->col, x->path, x->path[0] != '\0' ? ": " : "", x->msg);
-        else
-            gw_log(x->level == GW_DIAG_ERROR ? level : GW_LOG_WARN, "%s: %s%s%s", err->file,
-                   x->path, x->path[0] != '\0' ? ": " : "", x->msg);
+    char line[2048];
+
+    for (const struct gw_diag *x = err->head; x != NULL; x = x->next) {
+        diag_text(err, x, line, sizeof(line));
+        gw_log(x->level == GW_DIAG_ERROR ? level : GW_LOG_WARN, "%s", line);
+    }
+}
+
+static void reload_record_clear(struct reload_record *r)
+{
+    for (size_t i = 0; i < r->nerrors; i++)
+        free(r->errors[i]);
+    free(r->errors);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Keeps the outcome of a reload for GET /status: its errors (not its warnings), or `why`. */
+static void reload_record_set(struct daemon *d, bool ok, const struct gw_err *err, const char *why)
+{
+    struct reload_record *r = &d->last_reload;
+    char line[2048];
+
+    reload_record_clear(r);
+    r->done = true;
+    r->ok = ok;
+    r->at = time(NULL);
+    if (ok)
+        return;
+    r->errors = gw_xcalloc(RELOAD_ERRORS_KEPT + 1, sizeof(*r->errors));
+    for (const struct gw_diag *x = err != NULL ? err->head : NULL; x != NULL; x = x->next) {
+        if (x->level != GW_DIAG_ERROR)
+            continue;
+        r->nerrors_all++;
+        if (r->nerrors < RELOAD_ERRORS_KEPT) {
+            diag_text(err, x, line, sizeof(line));
+            r->errors[r->nerrors++] = gw_xstrdup(line);
+        }
+    }
+    if (why != NULL) {
+        r->nerrors_all++;
+        r->errors[r->nerrors++] = gw_xstrdup(why);
+    }
 }
 
 /* Opens the listen entries `g` adds and closes those it drops; unchanged ones keep their
@@ -541,14 +581,19 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     log_errors(&err, GW_LOG_ERROR);
     if (next == NULL) {
         d->reloads_failed++;
+        reload_record_set(d, false, &err, NULL);
         gw_log(GW_LOG_ERROR, "reload failed, keeping generation %llu: %u error(s) in %s",
                (unsigned long long)d->generation, err.nerr, d->conf_path);
         gw_err_dispose(&err);
         return;
     }
     gw_err_dispose(&err);
-    if (update_listeners(d, &next->gateway) != 0) {
+    /* all or nothing: every new address, proxy and status, is bound before anything changes */
+    if (gw_status_prepare(d->status, &next->gateway) != 0 ||
+        update_listeners(d, &next->gateway) != 0) {
+        gw_status_abort(d->status);
         d->reloads_failed++;
+        reload_record_set(d, false, NULL, "a new listener could not be opened (see the log)");
         gw_log(GW_LOG_ERROR,
                "reload failed, keeping generation %llu: a new listener could "
                "not be opened",
@@ -556,6 +601,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         gw_snapshot_release(next);
         return;
     }
+    gw_status_commit(d->status);
     gw_log_set_level((enum gw_log_level)next->gateway.log_level);
     if ((d->access_log_path == NULL) != (next->gateway.access_log.len == 0) ||
         (d->access_log_path != NULL && !gw_str_eqc(next->gateway.access_log, d->access_log_path)))
@@ -564,6 +610,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         gw_log(GW_LOG_WARN, "reload: gateway.workers changed; it takes effect on restart");
     publish(d, next);
     d->reloads_ok++;
+    d->last_load_ok = time(NULL);
+    reload_record_set(d, true, NULL, NULL);
     for (unsigned i = 0; i < d->nworkers; i++)
         wake_worker(&d->workers[i]);
     gw_log(GW_LOG_NOTICE, "reload succeeded: generation %llu, config %s",
@@ -601,19 +649,15 @@ static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static void on_term(evutil_socket_t sig, short what, void *arg)
+/* Stops accepting and lets in-flight requests finish for up to timeouts.shutdown. */
+static void start_drain(struct daemon *d)
 {
-    struct daemon *d = arg;
     struct timeval deadline = {(time_t)d->pub.cur->gateway.timeouts.shutdown, 0};
     struct timeval every = {0, 50 * 1000};
 
-    if (d->shutting_down) {
-        on_drain_deadline(-1, 0, d); /* a second signal: stop now */
-        return;
-    }
-    d->shutting_down = true;
-    gw_log(GW_LOG_NOTICE, "shutdown: %s received, draining for up to %u s",
-           sig == SIGINT ? "SIGINT" : "SIGTERM", d->pub.cur->gateway.timeouts.shutdown);
+    d->draining = true;
+    gw_log(GW_LOG_NOTICE, "shutdown: no longer accepting, draining for up to %u s",
+           d->pub.cur->gateway.timeouts.shutdown);
     for (unsigned i = 0; i < d->nworkers; i++) {
         atomic_store(&d->workers[i].stop_accepting, true);
         wake_worker(&d->workers[i]);
@@ -622,6 +666,40 @@ static void on_term(evutil_socket_t sig, short what, void *arg)
     evtimer_add(d->drain_timer, &deadline);
     d->check_timer = event_new(d->base, -1, EV_PERSIST, on_check, d);
     evtimer_add(d->check_timer, &every);
+}
+
+static void on_grace_over(evutil_socket_t fd, short what, void *arg)
+{
+    start_drain(arg);
+}
+
+/* SIGTERM/SIGINT: not ready at once (GET /status/ready answers 503), still serving for
+ * timeouts.shutdown_grace so that load balancers and Kubernetes endpoints stop sending, then
+ * the drain. A second signal skips what is left of the grace, a third stops at once. */
+static void on_term(evutil_socket_t sig, short what, void *arg)
+{
+    struct daemon *d = arg;
+    uint32_t grace = d->pub.cur->gateway.timeouts.shutdown_grace;
+    struct timeval tv = {(time_t)grace, 0};
+
+    if (d->draining) {
+        on_drain_deadline(-1, 0, d); /* stop now */
+        return;
+    }
+    if (d->shutting_down) {
+        evtimer_del(d->grace_timer);
+        start_drain(d);
+        return;
+    }
+    d->shutting_down = true;
+    gw_log(GW_LOG_NOTICE, "shutdown: %s received; not ready, serving for %u s more",
+           sig == SIGINT ? "SIGINT" : "SIGTERM", grace);
+    if (grace == 0) {
+        start_drain(d);
+        return;
+    }
+    d->grace_timer = evtimer_new(d->base, on_grace_over, d);
+    evtimer_add(d->grace_timer, &tv);
 }
 
 /* ---- start and stop ------------------------------------------------------------------------ */
@@ -665,7 +743,11 @@ static void write_ready_file(struct daemon *d, const char *path)
                                 i ? ", " : "", d->ls[i]->conf.address.p, d->ls[i]->port);
     }
     if (off < sizeof(buf))
-        snprintf(buf + off, sizeof(buf) - off, "], \"status_listen\": []}\n");
+        off += (size_t)snprintf(buf + off, sizeof(buf) - off, "], \"status_listen\": [");
+    if (off < sizeof(buf))
+        off += gw_status_addresses(d->status, buf + off, sizeof(buf) - off);
+    if (off < sizeof(buf))
+        snprintf(buf + off, sizeof(buf) - off, "]}\n");
     if (write_file_atomically(path, buf) != 0)
         gw_log(GW_LOG_ERROR, "cannot write the ready file %s: %s", path, strerror(errno));
 }
@@ -697,8 +779,17 @@ int gw_daemon_run(const char *conf_path, const char *ready_file, const char *pid
     atomic_init(&d.pub.generation, 0);
     d.pub.cur = NULL;
     publish(&d, snap);
+    d.last_load_ok = time(NULL);
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        d.started_mono_s = (uint64_t)ts.tv_sec;
+    }
     d.base = event_base_new();
     d.nworkers = snap->gateway.workers;
+    /* one metrics shard per worker, and the main thread's */
+    gw_metrics_init(d.nworkers + 1);
+    gw_req_metrics_register();
     d.workers = gw_xcalloc(d.nworkers, sizeof(*d.workers));
     d.nls = snap->gateway.nlisten;
     d.ls = gw_xcalloc(d.nls, sizeof(*d.ls));
@@ -738,6 +829,10 @@ int gw_daemon_run(const char *conf_path, const char *ready_file, const char *pid
     for (unsigned i = 0; i < d.nworkers; i++)
         while (!atomic_load(&d.workers[i].ready))
             usleep(1000);
+    d.status = gw_status_new(&d);
+    if (d.status == NULL || gw_status_prepare(d.status, &snap->gateway) != 0)
+        goto out;
+    gw_status_commit(d.status);
     d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
     d.sig_term = evsignal_new(d.base, SIGTERM, on_term, &d);
     d.sig_int = evsignal_new(d.base, SIGINT, on_term, &d);
@@ -799,6 +894,11 @@ out:
         event_free(d.drain_timer);
     if (d.check_timer != NULL)
         event_free(d.check_timer);
+    if (d.grace_timer != NULL)
+        event_free(d.grace_timer);
+    gw_status_free(d.status);
+    gw_metrics_reset(); /* the collectors point into `d` */
+    reload_record_clear(&d.last_reload);
     event_base_free(d.base);
     pthread_mutex_lock(&d.pub.mu);
     gw_snapshot_release(d.pub.cur);

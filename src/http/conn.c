@@ -13,6 +13,7 @@
 #include "gw/arena.h"
 #include "gw/http_error.h"
 #include "gw/log.h"
+#include "gw/metrics.h"
 #include "gw/reqid.h"
 #include "gw/version.h"
 #include "gw/worker.h"
@@ -129,6 +130,46 @@ static void req_free(struct gw_req *r, bool keep)
     req_dispose(r);
 }
 
+/* ---- connection states for the status listener ---------------------------------------- */
+
+enum { CSTAT_WAITING, CSTAT_READING, CSTAT_WRITING };
+
+/* nginx's stub_status states: reading a request head, writing (a request in progress), or
+ * waiting (idle keep-alive, or nothing received yet). */
+static void conn_stat(struct gw_conn *c)
+{
+    struct gw_worker_stats *st = &c->w->stats;
+    unsigned now;
+
+    if (c->req == NULL && (c->state == CONN_IDLE || c->state == CONN_CLOSING))
+        now = c->state == CONN_IDLE ? CSTAT_WAITING : CSTAT_WRITING;
+    else if (c->state == CONN_ACTIVE && c->req != NULL && c->req->state == REQ_HEAD &&
+             !c->req->resp_started)
+        now = CSTAT_READING;
+    else
+        now = CSTAT_WRITING;
+    if (now == c->stat)
+        return;
+    if (c->stat == CSTAT_READING)
+        gw_stat_sub(&st->reading, 1);
+    else if (c->stat == CSTAT_WRITING)
+        gw_stat_sub(&st->writing, 1);
+    if (now == CSTAT_READING)
+        gw_stat_add(&st->reading, 1);
+    else if (now == CSTAT_WRITING)
+        gw_stat_add(&st->writing, 1);
+    c->stat = (unsigned char)now;
+}
+
+/* A finished request goes to the access log and the metrics. */
+static void req_account(struct gw_worker *w, struct gw_req *r)
+{
+    gw_stat_add(&w->stats.requests, 1);
+    gw_access_log_request(w, r);
+    if (r->snap->gateway.metrics)
+        gw_req_metrics_record(w, r);
+}
+
 /* ---- parser callbacks ---------------------------------------------------------------- */
 
 static bool is_tchar(unsigned char ch)
@@ -161,6 +202,7 @@ static int on_message_begin(http_parser *p)
     if (c->req == NULL)
         c->req = req_new(c);
     c->state = CONN_ACTIVE;
+    conn_stat(c);
     conn_timeouts(c, c->w->snap->gateway.timeouts.client_header);
     /* The whole header section must arrive within client_header, not just each piece of it
      * (a client sending a byte now and then would otherwise hold the connection). */
@@ -226,6 +268,7 @@ static int on_headers_complete(http_parser *p)
         return reject(c, 400);
     evtimer_del(c->hdr_deadline);
     r->state = REQ_PENDING;
+    conn_stat(c);
     r->method = p->method;
     r->major = p->http_major;
     r->minor = p->http_minor;
@@ -292,6 +335,7 @@ size_t gw_conn_output_pending(struct gw_req *r)
 void gw_conn_resp_head(struct gw_req *r, struct evbuffer *head)
 {
     r->resp_started = true;
+    conn_stat(r->conn);
     r->bytes_out += evbuffer_get_length(head);
     bufferevent_write_buffer(r->conn->bev, head);
 }
@@ -299,6 +343,7 @@ void gw_conn_resp_head(struct gw_req *r, struct evbuffer *head)
 void gw_conn_resp_head_written(struct gw_req *r, size_t len)
 {
     r->resp_started = true;
+    conn_stat(r->conn);
     r->bytes_out += len;
 }
 
@@ -374,6 +419,7 @@ static void respond(struct gw_req *r, int status, const char *content_type, stru
     size_t blen = body != NULL ? evbuffer_get_length(body) : 0;
 
     r->status = status;
+    r->local_response = true;
     if (r->state != REQ_SENT && (r->chunked || r->content_length > 65536))
         r->close_after = true;
     if (!r->keepalive)
@@ -646,8 +692,11 @@ static void conn_feed(struct gw_conn *c)
             n = 0;
             e = HPE_OK;
         } else {
+            bool head = c->req == NULL || c->req->state == REQ_HEAD;
             n = http_parser_execute(&c->parser, &parser_settings, v.iov_base, v.iov_len);
             e = HTTP_PARSER_ERRNO(&c->parser);
+            if (head && c->req != NULL) /* the parser pauses at the end of the head */
+                c->req->head_bytes += n;
         }
         evbuffer_drain(in, n);
         if (c->req != NULL && c->req->up != NULL)
@@ -909,13 +958,13 @@ static void conn_finish_request(struct gw_conn *c)
     gw_bev_flush(c->bev);
     if (r->t_done == 0)
         r->t_done = gw_now_ns();
-    c->w->requests++;
-    gw_access_log_request(c->w, r);
+    req_account(c->w, r);
     c->req = NULL;
     c->requests++;
     req_free(r, !close);
     if (close || c->w->stop_accepting) {
         c->state = CONN_CLOSING;
+        conn_stat(c);
         conn_reading(c, false);
         if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
             if (c->feeding)
@@ -926,6 +975,7 @@ static void conn_finish_request(struct gw_conn *c)
         return;
     }
     c->state = CONN_IDLE;
+    conn_stat(c);
     c->error_status = 0;
     c->hdr_tail = 0; /* the next request's header section starts */
     conn_timeouts(c, c->w->snap->gateway.timeouts.keepalive);
@@ -965,6 +1015,7 @@ void gw_conn_tunnel(struct gw_req *r, struct bufferevent *upstream)
     struct gw_conn *c = r->conn;
 
     c->state = CONN_TUNNEL;
+    conn_stat(c);
     c->tunnel_peer = upstream;
     conn_timeouts(c, 0);
     conn_reading(c, true);
@@ -990,15 +1041,19 @@ void gw_conn_accept(const struct gw_worker_listener *l, int fd, const struct soc
     c->local_port = l->port; /* known from the listener: no getsockname() per connection */
     set_peer(c, sa, (socklen_t)salen);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    gw_stat_add(&w->stats.accepted, 1);
     c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (c->bev == NULL) {
         close(fd);
         free(c);
         return;
     }
+    gw_stat_add(&w->stats.handled, 1);
+    gw_stat_add(&w->stats.active, 1);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     c->state = CONN_IDLE;
+    c->stat = CSTAT_WAITING;
     bufferevent_setcb(c->bev, NULL, conn_write_cb, conn_event_cb, c);
     c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_rev_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, CONN_WRITE_LOW, 0);
@@ -1030,10 +1085,13 @@ static void conn_free(struct gw_conn *c)
                 r->status = 499; /* the client went away first (nginx's code) */
             if (r->t_done == 0)
                 r->t_done = gw_now_ns();
-            gw_access_log_request(w, r);
+            req_account(w, r);
         }
         req_free(r, false);
     }
+    c->state = CONN_IDLE; /* no longer counted as reading or writing */
+    conn_stat(c);
+    gw_stat_sub(&w->stats.active, 1);
     if (c->spare != NULL)
         req_dispose(c->spare);
     if (c->prev != NULL)

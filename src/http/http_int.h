@@ -91,6 +91,7 @@ struct gw_req {
     /* response */
     int status;
     bool resp_started, resp_done, resp_chunked, close_after;
+    bool local_response; /* gatehouse answered, not the upstream (metrics' source label) */
     struct gw_upconn *up;
     char target[INET6_ADDRSTRLEN + 8]; /* "ip:port" of the peer used */
     struct gw_str pick_host;           /* target of the current try (into the snapshot) */
@@ -99,7 +100,8 @@ struct gw_req {
     unsigned tries;
     bool stale_retried; /* the one transparent retry on a closed pooled connection is used */
     /* accounting */
-    uint64_t bytes_in, bytes_out;
+    uint64_t head_bytes;          /* request line and headers as received */
+    uint64_t bytes_in, bytes_out; /* request body (and tunnelled bytes) in; all bytes out */
     uint64_t t_start, t_peer, t_upstream_sent, t_first_byte, t_done; /* monotonic ns */
 };
 
@@ -121,6 +123,7 @@ struct gw_conn {
     bool trusted;        /* the peer is in gateway.trusted_ips */
     bool proxy_protocol; /* a PROXY protocol header is still expected */
     enum gw_conn_state state;
+    unsigned char stat; /* the state counted in the worker's stats (conn.c) */
     http_parser parser;
     bool parser_paused;     /* the parser stops after headers and after each message */
     bool feeding;           /* inside conn_feed(): frees are deferred */
@@ -188,6 +191,13 @@ void gw_upstream_pools_free(struct gw_worker *w);
 
 /* Writes the access log line of a finished request (log.c). */
 void gw_access_log_request(struct gw_worker *w, const struct gw_req *r);
+
+/* Request metrics (req_metrics.c). gw_req_metrics_register() runs once on the main thread
+ * before the workers start; gw_req_metrics_record() counts a finished request in the
+ * worker's shard; gw_req_metrics_free() drops the worker's cached handles (worker exit). */
+void gw_req_metrics_register(void);
+void gw_req_metrics_record(struct gw_worker *w, const struct gw_req *r);
+void gw_req_metrics_free(struct gw_worker *w);
 
 /* Sends what `bev` holds now (writev) and enables EV_WRITE only for a remainder; the write
  * callback turns EV_WRITE off again once the output is empty (hdrs.c). */

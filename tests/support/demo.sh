@@ -22,6 +22,8 @@ gatehouse demo: the upstream echoes each request it receives as JSON. Try, in an
   curl -i http://127.0.0.1:8000/users/42              # regex route (GET only)
   curl -i -H 'Host: balanced.example.test' http://127.0.0.1:8000/x   # round-robin 9000/9001
   curl -i http://127.0.0.1:8000/nowhere               # 404 from the gateway
+  curl -s http://127.0.0.1:8100/status                # status listener: counters, reloads
+  curl -s http://127.0.0.1:8100/metrics               # Prometheus metrics
   kill -HUP \$(pgrep -f 'gatehouse -c')                # reload the configuration
 
 Ctrl-C stops gatehouse and the demo upstream.
