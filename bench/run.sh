@@ -16,6 +16,8 @@
 #   PROXY_CPUS=1      CPUs for the proxy under test
 #   PIN=auto          auto: pin when the machine has 2 CPUs or more; 0: never pin
 #   KEEP=0            1: keep the temporary directory (configs, logs, raw wrk output)
+#   COMPARE_METRICS=0 1: also run a second gatehouse with `metrics: off` (gatehouse-nometrics),
+#                     alternating with the other two, and report the cost of metrics
 #
 # Everything listens on 127.0.0.1, on ports found free at start. Installs wrk and nginx with
 # apt-get when they are missing (as root) and makes sure the packaged nginx service is not left
@@ -33,6 +35,7 @@ CONNECTIONS=${CONNECTIONS:-50}
 THREADS=${THREADS:-1}
 PIN=${PIN:-auto}
 KEEP=${KEEP:-0}
+COMPARE_METRICS=${COMPARE_METRICS:-0}
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -168,9 +171,9 @@ else
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-bench.XXXXXX")
-read -r up_port gh_port ng_port < <(python3 -c '
+read -r up_port gh_port ng_port gh2_port < <(python3 -c '
 import socket
-ss = [socket.socket() for _ in range(3)]
+ss = [socket.socket() for _ in range(4)]
 for s in ss:
     s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in ss])
@@ -249,22 +252,36 @@ wait_port "$up_port" "$up_pid" "$up_dir/error.log"
 mapfile -t up_workers < <(children_of "$up_pid")
 workers+=("${up_workers[@]}")
 
-render "$here/gatehouse.yaml.in" "$work/gatehouse.yaml" \
-    "LISTEN=127.0.0.1:$gh_port" "UPSTREAM=127.0.0.1:$up_port"
-"$GATEHOUSE" -t -c "$work/gatehouse.yaml" >"$work/gatehouse-check.log" 2>&1 ||
-    { cat "$work/gatehouse-check.log" >&2; die "gatehouse: invalid configuration"; }
-"${proxy_pin[@]}" "$GATEHOUSE" -c "$work/gatehouse.yaml" --ready-file "$work/gatehouse.ready" \
-    >"$work/gatehouse.log" 2>&1 &
-gh_pid=$!
-started+=("$gh_pid")
-for _ in $(seq 100); do
-    [ -s "$work/gatehouse.ready" ] && break
-    is_alive "$gh_pid" || { cat "$work/gatehouse.log" >&2; die "gatehouse exited at start"; }
-    sleep 0.1
-done
-[ -s "$work/gatehouse.ready" ] || die "gatehouse not ready after 10 s"
-wait_port "$gh_port" "$gh_pid" "$work/gatehouse.log"
+start_gatehouse() {  # name port metrics(on|off): REPLY = its pid
+    local name=$1 port=$2 metrics=$3 pid
+    render "$here/gatehouse.yaml.in" "$work/$name.yaml" \
+        "LISTEN=127.0.0.1:$port" "UPSTREAM=127.0.0.1:$up_port" "METRICS=$metrics"
+    "$GATEHOUSE" -t -c "$work/$name.yaml" >"$work/$name-check.log" 2>&1 ||
+        { cat "$work/$name-check.log" >&2; die "$name: invalid configuration"; }
+    "${proxy_pin[@]}" "$GATEHOUSE" -c "$work/$name.yaml" --ready-file "$work/$name.ready" \
+        >"$work/$name.log" 2>&1 &
+    pid=$!
+    started+=("$pid")
+    for _ in $(seq 100); do
+        [ -s "$work/$name.ready" ] && break
+        is_alive "$pid" || { cat "$work/$name.log" >&2; die "$name exited at start"; }
+        sleep 0.1
+    done
+    [ -s "$work/$name.ready" ] || die "$name not ready after 10 s"
+    wait_port "$port" "$pid" "$work/$name.log"
+    REPLY=$pid
+}
+
+start_gatehouse gatehouse "$gh_port" on
+gh_pid=$REPLY
 gh_rss_idle=$(rss_kib "$gh_pid")
+proxies=(gatehouse nginx)
+if [ "$COMPARE_METRICS" = 1 ]; then
+    start_gatehouse gatehouse-nometrics "$gh2_port" off
+    gh2_pid=$REPLY
+    gh2_rss_idle=$(rss_kib "$gh2_pid")
+    proxies=(gatehouse gatehouse-nometrics nginx)
+fi
 
 start_nginx proxy "$here/nginx-proxy.conf.in" "LISTEN=127.0.0.1:$ng_port" \
     "UPSTREAM=127.0.0.1:$up_port"
@@ -284,7 +301,7 @@ workers+=("${ng_workers[@]}")
 ng_rss_idle=$(rss_kib "$ng_pid" "${ng_workers[@]}")
 
 # One request through each proxy: 200 and the 1 KiB body, or stop here.
-for port in "$gh_port" "$ng_port"; do
+for port in "$gh_port" "$ng_port" ${gh2_pid:+"$gh2_port"}; do
     python3 - "http://127.0.0.1:$port/" <<'PY' || die "sanity request to $port failed"
 import sys, urllib.request
 with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
@@ -328,6 +345,9 @@ run() {
     if [ "$name" = gatehouse ]; then
         port=$gh_port
         pids=("$gh_pid")
+    elif [ "$name" = gatehouse-nometrics ]; then
+        port=$gh2_port
+        pids=("$gh2_pid")
     else
         port=$ng_port
         pids=("${ng_workers[@]}")
@@ -360,22 +380,22 @@ run() {
 
 log "bench: upstream :$up_port, gatehouse :$gh_port, nginx :$ng_port; $placement"
 log "bench: warm-up $WARMUP each, then $ROUNDS rounds of $DURATION, $CONNECTIONS connections, $THREADS thread(s)"
-run gatehouse warmup "$WARMUP"
-run nginx warmup "$WARMUP"
+for p in "${proxies[@]}"; do run "$p" warmup "$WARMUP"; done
 for r in $(seq "$ROUNDS"); do
-    run gatehouse "$r" "$DURATION"
-    run nginx "$r" "$DURATION"
+    for p in "${proxies[@]}"; do run "$p" "$r" "$DURATION"; done
 done
-for pid in "$up_pid" "$gh_pid" "$ng_pid"; do
+for pid in "$up_pid" "$gh_pid" "$ng_pid" ${gh2_pid:-}; do
     is_alive "$pid" || anomalies+=("process $pid died during the runs")
 done
 gh_rss_after=$(rss_kib "$gh_pid")
 ng_rss_after=$(rss_kib "$ng_pid" "${ng_workers[@]}")
 
 # Log lines worth a look: anything gatehouse wrote at warn or above, nginx errors.
-if [ -s "$work/gatehouse.log" ]; then
-    anomalies+=("gatehouse log: $(wc -l <"$work/gatehouse.log") line(s), first: $(head -n1 "$work/gatehouse.log")")
-fi
+for p in gatehouse gatehouse-nometrics; do
+    if [ -s "$work/$p.log" ]; then
+        anomalies+=("$p log: $(wc -l <"$work/$p.log") line(s), first: $(head -n1 "$work/$p.log")")
+    fi
+done
 for f in "$up_dir/error.log" "$ng_dir/error.log"; do
     if grep -qE '\[(error|crit|alert|emerg)\]' "$f" 2>/dev/null; then
         anomalies+=("$f: $(grep -cE '\[(error|crit|alert|emerg)\]' "$f") error line(s), first: $(grep -m1 -E '\[(error|crit|alert|emerg)\]' "$f")")
@@ -394,7 +414,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else pri
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 declare -A med
-for p in gatehouse nginx; do
+for p in "${proxies[@]}"; do
     med[$p.rps]=$(median "$p" 3)
     med[$p.p50]=$(median "$p" 4)
     med[$p.p99]=$(median "$p" 5)
@@ -413,8 +433,12 @@ echo "load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, GET / -> 1 KiB 
 echo
 echo "| proxy | req/s | p50 ms | p99 ms | CPU-µs/req | idle RSS MiB |"
 echo "|---|---:|---:|---:|---:|---:|"
-for p in gatehouse nginx; do
-    if [ "$p" = gatehouse ]; then rss=$gh_rss_idle; else rss=$ng_rss_idle; fi
+for p in "${proxies[@]}"; do
+    case $p in
+        gatehouse) rss=$gh_rss_idle ;;
+        gatehouse-nometrics) rss=$gh2_rss_idle ;;
+        *) rss=$ng_rss_idle ;;
+    esac
     printf '| %s | %.0f | %.3f | %.3f | %.2f | %s |\n' "$p" "${med[$p.rps]}" "${med[$p.p50]}" \
         "${med[$p.p99]}" "${med[$p.cpu]}" "$(mib "$rss")"
 done
@@ -424,6 +448,14 @@ printf '| gatehouse / nginx | %s | %s | %s | **%s** | %s |\n' \
     "$(ratio "${med[gatehouse.p99]}" "${med[nginx.p99]}")" \
     "$(ratio "${med[gatehouse.cpu]}" "${med[nginx.cpu]}")" \
     "$(ratio "$gh_rss_idle" "$ng_rss_idle")"
+if [ "$COMPARE_METRICS" = 1 ]; then
+    printf '| gatehouse / gatehouse-nometrics | %s | %s | %s | **%s** | %s |\n' \
+        "$(ratio "${med[gatehouse.rps]}" "${med[gatehouse-nometrics.rps]}")" \
+        "$(ratio "${med[gatehouse.p50]}" "${med[gatehouse-nometrics.p50]}")" \
+        "$(ratio "${med[gatehouse.p99]}" "${med[gatehouse-nometrics.p99]}")" \
+        "$(ratio "${med[gatehouse.cpu]}" "${med[gatehouse-nometrics.cpu]}")" \
+        "$(ratio "$gh_rss_idle" "$gh2_rss_idle")"
+fi
 echo
 echo "medians over $ROUNDS rounds; nginx CPU and RSS: worker(s) for CPU, master + worker(s) for RSS"
 echo "kernel share of the proxy's CPU time (median): gatehouse ${med[gatehouse.sys]} %, nginx ${med[nginx.sys]} %"
@@ -433,6 +465,11 @@ p99_r=$(ratio "${med[gatehouse.p99]}" "${med[nginx.p99]}")
 awk -v c="$cpu_r" -v p="$p99_r" 'BEGIN {
     printf "goal CPU-µs/req ratio <= 0.90: %s (%s); p99 no worse (ratio <= 1.00): %s (%s)\n",
         (c + 0 <= 0.9 ? "met" : "not met"), c, (p + 0 <= 1.0 ? "met" : "not met"), p }'
+if [ "$COMPARE_METRICS" = 1 ]; then
+    m_r=$(ratio "${med[gatehouse.cpu]}" "${med[gatehouse-nometrics.cpu]}")
+    awk -v m="$m_r" 'BEGIN {
+        printf "goal metrics on / off CPU-µs/req <= 1.03: %s (%s)\n", (m + 0 <= 1.03 ? "met" : "not met"), m }'
+fi
 echo
 echo "per run (proxy, round, req/s, p50 ms, p99 ms, CPU-µs/req, % of it in the kernel, requests):"
 sed 's/^/  /' "$results"

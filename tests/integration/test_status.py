@@ -25,7 +25,8 @@ import tempfile
 import threading
 import time
 
-from harness import (Gatehouse, HttpClient, Results, gateway_yaml, http_request, start_echo)
+from harness import (Gatehouse, HttpClient, Results, gateway_yaml, http_request, raw_exchange,
+                     start_echo)
 
 r = Results()
 a = start_echo("a")
@@ -313,6 +314,15 @@ with Gatehouse(CONFIG, {"a": a}, env=ENV) as gw:
     r.check(st == 404, f"unknown path: {st}")
     st, hs, body = get(sport, "/status", method="POST")
     r.check(st == 405, f"POST /status: {st}")
+
+    # bad input on the status listener: refused, and the daemon goes on
+    got = raw_exchange(sport, b"NOT HTTP AT ALL\r\n\r\n", timeout=5)
+    r.check(got.startswith(b"HTTP/1.1 400"), f"garbage gets 400: {got[:40]!r}")
+    got = raw_exchange(sport, b"GET /status HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 +
+                       b"\r\n\r\n", timeout=5)
+    r.check(not got.startswith(b"HTTP/1.1 200"), f"a 20 KB header is refused: {got[:40]!r}")
+    st, _, _ = get(sport, "/status/live")
+    r.check(st == 200 and gw.alive(), "the status listener still answers")
 
     # /config: the document, redacted
     st, hs, body = get(sport, "/config")

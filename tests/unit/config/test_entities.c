@@ -314,7 +314,8 @@ static void test_gateway_section(void **state)
                                            "  status_listen: off\n"
                                            "  workers: 3\n"
                                            "  limits: {max_header_size: 64k, max_body_size: 8m}\n"
-                                           "  timeouts: {shutdown: 30}\n"
+                                           "  timeouts: {shutdown: 30, shutdown_grace: 5}\n"
+                                           "  metrics: off\n"
                                            "  access_log: off\n"
                                            "  log_level: debug\n");
     const struct gw_gateway *g;
@@ -332,6 +333,8 @@ static void test_gateway_section(void **state)
     assert_int_equal(g->limits.max_headers, 100);
     assert_int_equal(g->limits.max_body_size, 8 * 1024 * 1024);
     assert_int_equal(g->timeouts.shutdown, 30);
+    assert_int_equal(g->timeouts.shutdown_grace, 5);
+    assert_false(g->metrics);
     assert_int_equal(g->timeouts.client_header, 60);
     assert_int_equal(g->access_log.len, 0);
     assert_int_equal(g->log_level, GW_LOG_DEBUG);
@@ -351,14 +354,19 @@ static void test_gateway_defaults_and_errors(void **state)
     assert_int_equal(s->gateway.limits.max_header_size, 32 * 1024);
     assert_int_equal(s->gateway.timeouts.keepalive, 60);
     assert_int_equal(s->gateway.timeouts.shutdown, 10);
+    assert_int_equal(s->gateway.timeouts.shutdown_grace, 0);
+    assert_true(s->gateway.metrics);
     assert_true(s->gateway.workers >= 1);
     gw_snapshot_release(s);
     out = fx_errors(FV "gateway:\n  listen: [\"nope\"]\n  workerz: 2\n"
-                       "  limits: {max_body_size: 12q}\n");
+                       "  limits: {max_body_size: 12q}\n  metrics: maybe\n"
+                       "  timeouts: {shutdown_grace: 3601}\n");
     assert_non_null(out);
     assert_non_null(strstr(out, "gateway.listen[0]: invalid listen address 'nope'"));
     assert_non_null(strstr(out, "gateway.workerz: unknown field"));
     assert_non_null(strstr(out, "gateway.limits.max_body_size: invalid size '12q'"));
+    assert_non_null(strstr(out, "gateway.metrics: expected on or off"));
+    assert_non_null(strstr(out, "gateway.timeouts.shutdown_grace: "));
 }
 
 static void test_json_document_positions(void **state)
