@@ -68,8 +68,13 @@ static void conn_timeouts(struct gw_conn *c, uint32_t read_s)
     bufferevent_set_timeouts(c->bev, NULL, &wr);
     if (c->read_timeout != read_s) {
         c->read_timeout = read_s;
-        if (c->reading)
+        if (c->reading && read_s == 0) {
+            /* event_add() with no timeout keeps the one armed: drop it first */
+            event_del(c->rev);
+            event_add(c->rev, NULL);
+        } else if (c->reading) {
             conn_reading(c, true); /* re-armed with the new timeout */
+        }
     }
 }
 
@@ -303,6 +308,9 @@ static int on_message_complete(http_parser *p)
     struct gw_req *r = c->req;
 
     r->state = REQ_SENT;
+    /* the whole request is in: the client may stay silent while the upstream answers
+     * (client_body times the gaps between body reads only, as nginx's) */
+    conn_timeouts(c, 0);
     if (r->up != NULL && !r->resp_done)
         gw_proxy_body_end(r);
     http_parser_pause(p, 1);

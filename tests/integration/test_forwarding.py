@@ -169,4 +169,16 @@ with Gatehouse(cfg, {"a": a}) as gw:
     third.close()
     held[1].close()
 
+# client_body times the gaps while the body arrives, not the wait for a slow upstream
+cfg = gateway_yaml(extra="  timeouts: {client_body: 1, client_header: 1}\n") + """
+services:
+  - name: s
+    url: "{url:a}"
+    routes: [{name: r, paths: [/]}]
+"""
+with Gatehouse(cfg, {"a": a}) as gw:
+    st, hs, body = http_request(gw.proxy_port(), "POST", "/slow",
+                                headers={"x-echo-delay-ms": "2200"}, body=b"hello")
+    r.check(st == 200, f"a POST to an upstream slower than client_body is answered ({st})")
+
 r.finish()
