@@ -2,8 +2,15 @@
 
 #include "gw/plugin.h"
 
+extern const struct gw_plugin gw_plugin_acl;
+extern const struct gw_plugin gw_plugin_cors;
+extern const struct gw_plugin gw_plugin_key_auth;
+
 /* The only list of compiled-in plugins. Adding a plugin: add its descriptor here. */
 const struct gw_plugin *const gw_plugins[] = {
+    &gw_plugin_acl,
+    &gw_plugin_cors,
+    &gw_plugin_key_auth,
     NULL,
 };
 

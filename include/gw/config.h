@@ -190,6 +190,7 @@ struct gw_route {
     enum gw_path_handling path_handling;
     uint16_t https_redirect_status_code;
     unsigned index; /* position among all routes, in file order: the final tie-break */
+    const struct gw_chain *chain; /* NULL: no plugin applies */
     /* true: left out of the router (its service is disabled, as Kong does, or its protocols
      * are not HTTP ones, which gatehouse does not serve) */
     bool ignored;
@@ -197,17 +198,43 @@ struct gw_route {
     struct gw_pos pos;
 };
 
+/* The plugins that may run for a route, compiled when the snapshot is built
+ * (src/config/chain.c): one entry per plugin name, in Kong's order (priority descending, ties
+ * by name reverse-lexicographic). */
+struct gw_chain_entry {
+    const struct gw_plugin *plugin;
+    /* the most specific enabled instance without a consumer (route+service, route, service,
+     * global) whose protocols include http [0] or https [1]; NULL: none */
+    const struct gw_plugin_instance *base[2];
+    bool base_route_service[2]; /* base is scoped to the route and its service */
+    /* an enabled consumer-scoped instance may apply to the route: looked up once the consumer
+     * is known (gw_chain_select) */
+    bool by_consumer;
+};
+
+struct gw_chain {
+    struct gw_chain_entry *e;
+    size_t n;
+    size_t ctx_size;    /* sum of the plugins' per-request contexts, each 16-byte aligned */
+    bool header_filter; /* some plugin of the chain has a header_filter callback */
+    bool wants_body;    /* some instance that may apply reads the request body */
+};
+
 struct gw_consumer {
     char id[GW_UUID_LEN + 1];
     struct gw_str username, custom_id; /* empty when absent */
     struct gw_strv tags;
+    struct gw_strv groups;   /* its acls' groups, in file order */
+    const char *groups_line; /* the same joined with ", " (X-Consumer-Groups) */
 };
 
 struct gw_keyauth_credential {
     char id[GW_UUID_LEN + 1];
     const struct gw_consumer *consumer;
-    struct gw_str key; /* secret */
-    int64_t ttl;       /* seconds, 0 = none */
+    struct gw_str key;        /* secret */
+    unsigned char digest[32]; /* SHA-256 of key */
+    int64_t ttl;              /* seconds, 0 = none */
+    int64_t expires_at;       /* Unix time, from the first load of this credential; 0 = never */
     struct gw_strv tags;
 };
 
@@ -261,7 +288,8 @@ struct gw_gateway {
         uint32_t max_headers;
         uint64_t max_body_size; /* 0 = unlimited */
         uint64_t max_uri_length;
-        uint32_t max_connections; /* per worker */
+        uint32_t max_connections;    /* per worker */
+        uint64_t plugin_body_buffer; /* most body bytes read whole for plugins (413 beyond) */
     } limits;
     struct {
         uint32_t client_header, client_body, keepalive, send, shutdown; /* seconds */
@@ -323,8 +351,14 @@ struct gw_snapshot {
 
     /* Indexes (hash maps into the arrays above). */
     struct gw_map *consumer_by_id, *consumer_by_username, *consumer_by_custom_id;
-    struct gw_map *keyauth_by_key;
+    struct gw_map *keyauth_by_digest; /* SHA-256 of the key (32 bytes) -> credential */
     struct gw_map *upstream_by_name;
+    /* consumer-scoped plugin instances by "name|route id|service id|consumer id" (ids empty
+     * when unscoped) */
+    struct gw_map *plugin_by_scope;
+    /* query arguments whose values the access log redacts, besides apikey, jwt and
+     * access_token: those the plugins name (key-auth's key_names) */
+    struct gw_strv secret_query_args;
 
     struct gw_router *router;
 };
@@ -342,6 +376,25 @@ void gw_snapshot_acquire(struct gw_snapshot *s);
 void gw_snapshot_release(struct gw_snapshot *s);
 
 /* Look-ups (NULL when absent). */
+/* The instance of `e`'s plugin that applies to a request on `rt` from `consumer` (NULL: not
+ * known yet) over `tls`, in Kong's order: route+service+consumer, route+consumer,
+ * service+consumer, consumer, then e->base. NULL: none. */
+const struct gw_plugin_instance *gw_chain_select(const struct gw_snapshot *s,
+                                                 const struct gw_route *rt,
+                                                 const struct gw_chain_entry *e,
+                                                 const struct gw_consumer *consumer, bool tls);
+
 const struct gw_consumer *gw_snapshot_consumer(const struct gw_snapshot *s, struct gw_str id);
+
+/* SHA-256 of a key-auth key. */
+void gw_keyauth_digest(struct gw_str key, unsigned char out[32]);
+
+/* The key-auth credential whose key is `key`, compared in constant time; NULL when none.
+ * Expiry is the caller's to check (expires_at). Any thread. */
+const struct gw_keyauth_credential *gw_snapshot_keyauth(const struct gw_snapshot *s,
+                                                        struct gw_str key);
+
+/* The consumer named by a plugin's `anonymous` setting: an id, else a username. NULL: none. */
+const struct gw_consumer *gw_snapshot_consumer_ref(const struct gw_snapshot *s, struct gw_str ref);
 
 #endif

@@ -9,6 +9,7 @@ struct gw_err;
 struct gw_yaml;
 struct gw_snapshot;
 struct gw_req;
+struct gw_strv;
 struct evbuffer;
 
 /* What a phase callback tells the core (STYLE.md §4). */
@@ -35,6 +36,12 @@ struct gw_plugin {
                    struct gw_err *err);
     int (*init)(void *conf, struct gw_snapshot *snap, struct gw_err *err); /* optional */
     void (*destroy)(void *conf);                                           /* optional */
+    /* optional: the query arguments that carry credentials under `conf` (key-auth's key
+     * names): the access log redacts their values */
+    const struct gw_strv *(*query_secrets)(const void *conf);
+    /* optional: true when this configuration reads or rewrites the request body; the body is
+     * then read whole (up to gateway.limits.plugin_body_buffer) before the access phase */
+    bool (*wants_body)(const void *conf);
 
     /* Request time, on the worker's loop thread; never block. Any may be NULL. */
     enum gw_rc (*rewrite)(struct gw_req *req, const void *conf, void *ctx);

@@ -44,6 +44,10 @@ int gw_gateway_parse(const struct gw_yaml *node, struct gw_gateway *gw, struct g
 int gw_parse_hostport(struct gw_str s, int default_port, struct gw_arena *a, struct gw_str *host,
                       uint16_t *port);
 
+/* Compiles each route's plugin chain and the consumer-scoped instance index (chain.c).
+ * Returns 0 or -1. */
+int gw_chain_compile(struct gw_snapshot *snap, struct gw_err *err);
+
 /* Validates Kong's declarative entities of `root` into `snap`. Returns 0 or -1. */
 int gw_entities_load(const struct gw_yaml *root, struct gw_snapshot *snap, struct gw_err *err);
 

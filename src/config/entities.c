@@ -1901,11 +1901,15 @@ static void link_entities(struct ld *ld)
         if (c->custom_id.len > 0)
             gw_map_put(s->consumer_by_custom_id, c->custom_id, c);
     }
-    s->keyauth_by_key = gw_map_new(ld->a, s->nkeyauth_credentials, false);
-    for (size_t i = 0; i < s->nkeyauth_credentials; i++)
-        if (s->keyauth_credentials[i].key.len > 0)
-            gw_map_put(s->keyauth_by_key, s->keyauth_credentials[i].key,
-                       &s->keyauth_credentials[i]);
+    /* keyed by the SHA-256 of the key: a lookup compares digests, never the secret itself */
+    s->keyauth_by_digest = gw_map_new(ld->a, s->nkeyauth_credentials, false);
+    for (size_t i = 0; i < s->nkeyauth_credentials; i++) {
+        struct gw_keyauth_credential *k = &s->keyauth_credentials[i];
+        if (k->key.len > 0) {
+            gw_keyauth_digest(k->key, k->digest);
+            gw_map_put(s->keyauth_by_digest, (struct gw_str){(const char *)k->digest, 32}, k);
+        }
+    }
 }
 
 static int cmp_position(const void *a, const void *b)

@@ -328,6 +328,7 @@ static void gateway_defaults(struct gw_gateway *gw, struct gw_arena *a)
     gw->metrics = true;
     gw->limits.max_uri_length = 8 * 1024;
     gw->limits.max_connections = 10000;
+    gw->limits.plugin_body_buffer = 8u << 20;
     gw->timeouts.send = 60;
     gw->access_log = GW_STR_LIT("stdout");
     gw->log_level = GW_LOG_NOTICE;
@@ -356,8 +357,9 @@ int gw_gateway_parse(const struct gw_yaml *node, struct gw_gateway *gw, struct g
                                        "dns",
                                        "metrics",
                                        NULL};
-    static const char *const limit_keys[] = {"max_header_size", "max_headers",     "max_body_size",
-                                             "max_uri_length",  "max_connections", NULL};
+    static const char *const limit_keys[] = {
+        "max_header_size",    "max_headers", "max_body_size", "max_uri_length", "max_connections",
+        "plugin_body_buffer", NULL};
     static const char *const timeout_keys[] = {
         "client_header", "client_body", "keepalive", "send", "shutdown", "shutdown_grace", NULL};
     const struct gw_yaml *n;
@@ -407,6 +409,16 @@ int gw_gateway_parse(const struct gw_yaml *node, struct gw_gateway *gw, struct g
         }
         rc |= get_u32(gw_yaml_get(n, "max_connections"), "gateway.limits.max_connections", 1,
                       10000000, &gw->limits.max_connections, err);
+        {
+            const struct gw_yaml *pb = gw_yaml_get(n, "plugin_body_buffer");
+            uint64_t v = gw->limits.plugin_body_buffer;
+            rc |= get_size(pb, "gateway.limits.plugin_body_buffer", &v, err);
+            if (v < 1024 || v > (1ull << 30))
+                rc = gw_err_at(err, pb, "gateway.limits.plugin_body_buffer",
+                               "value should be between 1k and 1g");
+            else
+                gw->limits.plugin_body_buffer = v;
+        }
     }
     n = gw_yaml_get(node, "timeouts");
     if (!gw_yaml_is_null(n)) {

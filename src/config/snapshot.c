@@ -1,5 +1,9 @@
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <time.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +33,98 @@ __attribute__((format(printf, 3, 4))) static void warn_pos(struct gw_err *err, s
     va_start(ap, fmt);
     gw_err_vat(err, GW_DIAG_WARN, pos.line, pos.col, NULL, fmt, ap);
     va_end(ap);
+}
+
+/* Each consumer's acl groups, for the acl plugin. */
+static void consumer_groups(struct gw_snapshot *s)
+{
+    for (size_t i = 0; i < s->nacls; i++) {
+        struct gw_consumer *c = (struct gw_consumer *)s->acls[i].consumer;
+        if (c != NULL)
+            c->groups.n++;
+    }
+    for (size_t i = 0; i < s->nconsumers; i++) {
+        struct gw_consumer *c = &s->consumers[i];
+        c->groups.v = gw_arena_calloc(s->arena, c->groups.n + 1, sizeof(*c->groups.v));
+        c->groups.n = 0;
+    }
+    for (size_t i = 0; i < s->nacls; i++) {
+        struct gw_consumer *c = (struct gw_consumer *)s->acls[i].consumer;
+        if (c != NULL)
+            c->groups.v[c->groups.n++] = s->acls[i].group;
+    }
+    for (size_t i = 0; i < s->nconsumers; i++) {
+        struct gw_consumer *c = &s->consumers[i];
+        const char *line = "";
+        for (size_t k = 0; k < c->groups.n; k++)
+            line = gw_arena_printf(s->arena, "%s%s%s", line, k > 0 ? ", " : "", c->groups.v[k].p);
+        c->groups_line = line;
+    }
+}
+
+/* When each key-auth credential with a ttl was first loaded, by credential id and key digest:
+ * kept for the life of the process, so that a reload does not restart a ttl. Written and read
+ * while snapshots are built (main thread; the lock is for tests and tools). */
+static struct {
+    pthread_mutex_t mu;
+    struct first_seen {
+        char id[GW_UUID_LEN + 1];
+        unsigned char digest[32];
+        time_t at;
+    } * v;
+    size_t n, cap;
+} first_seen = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0};
+
+/* "id" + digest: the identity of a credential's key across reloads */
+static struct gw_str seen_key(struct gw_arena *a, const char *id, const unsigned char *digest)
+{
+    char *k = gw_arena_alloc(a, GW_UUID_LEN + 1 + 32);
+
+    memset(k, 0, GW_UUID_LEN + 1);
+    memcpy(k, id, strlen(id));
+    memcpy(k + GW_UUID_LEN + 1, digest, 32);
+    return (struct gw_str){k, GW_UUID_LEN + 1 + 32};
+}
+
+static void keyauth_expiry(struct gw_snapshot *s)
+{
+    time_t now = time(NULL);
+    struct gw_arena *tmp;
+    struct gw_map *index;
+    size_t nttl = 0;
+
+    for (size_t i = 0; i < s->nkeyauth_credentials; i++)
+        nttl += s->keyauth_credentials[i].ttl > 0;
+    if (nttl == 0)
+        return;
+    pthread_mutex_lock(&first_seen.mu);
+    tmp = gw_arena_new();
+    index = gw_map_new(tmp, first_seen.n, false);
+    for (size_t j = 0; j < first_seen.n; j++)
+        gw_map_put(index, seen_key(tmp, first_seen.v[j].id, first_seen.v[j].digest),
+                   (void *)(uintptr_t)(j + 1)); /* positions: the array may move below */
+    for (size_t i = 0; i < s->nkeyauth_credentials; i++) {
+        struct gw_keyauth_credential *k = &s->keyauth_credentials[i];
+        uintptr_t pos;
+        if (k->ttl <= 0)
+            continue;
+        pos = (uintptr_t)gw_map_get(index, seen_key(tmp, k->id, k->digest));
+        if (pos == 0) {
+            if (first_seen.n == first_seen.cap) {
+                first_seen.cap = first_seen.cap != 0 ? first_seen.cap * 2 : 16;
+                first_seen.v = gw_xrealloc(first_seen.v, first_seen.cap * sizeof(*first_seen.v));
+            }
+            memcpy(first_seen.v[first_seen.n].id, k->id, sizeof(k->id));
+            memcpy(first_seen.v[first_seen.n].digest, k->digest, 32);
+            first_seen.v[first_seen.n].at = now;
+            first_seen.n++;
+            k->expires_at = (int64_t)now + k->ttl;
+        } else {
+            k->expires_at = (int64_t)first_seen.v[pos - 1].at + k->ttl;
+        }
+    }
+    gw_arena_free(tmp);
+    pthread_mutex_unlock(&first_seen.mu);
 }
 
 static struct gw_snapshot *build(const struct gw_yaml *root, struct gw_arena *a, struct gw_err *err)
@@ -67,6 +163,11 @@ static struct gw_snapshot *build(const struct gw_yaml *root, struct gw_arena *a,
                      "service %s: https upstreams are not available in this build yet; its "
                      "requests are answered 502, never sent in plaintext",
                      s->services[i].name.len > 0 ? s->services[i].name.p : s->services[i].id);
+    if (rc == 0 && err->nerr == 0) {
+        keyauth_expiry(s);
+        consumer_groups(s);
+        rc |= gw_chain_compile(s, err);
+    }
     if (rc == 0 && err->nerr == 0) {
         s->router = gw_router_compile(s->routes, s->nroutes, a, err);
         if (s->router == NULL)
@@ -138,4 +239,31 @@ void gw_snapshot_release(struct gw_snapshot *s)
 const struct gw_consumer *gw_snapshot_consumer(const struct gw_snapshot *s, struct gw_str id)
 {
     return gw_map_get(s->consumer_by_id, id);
+}
+
+const struct gw_consumer *gw_snapshot_consumer_ref(const struct gw_snapshot *s, struct gw_str ref)
+{
+    const struct gw_consumer *c = gw_map_get(s->consumer_by_id, ref);
+
+    return c != NULL ? c : gw_map_get(s->consumer_by_username, ref);
+}
+
+void gw_keyauth_digest(struct gw_str key, unsigned char out[32])
+{
+    unsigned int n = 0;
+
+    EVP_Digest(key.p, key.len, out, &n, EVP_sha256(), NULL);
+}
+
+const struct gw_keyauth_credential *gw_snapshot_keyauth(const struct gw_snapshot *s,
+                                                        struct gw_str key)
+{
+    unsigned char d[32];
+    const struct gw_keyauth_credential *k;
+
+    gw_keyauth_digest(key, d);
+    k = gw_map_get(s->keyauth_by_digest, (struct gw_str){(const char *)d, sizeof(d)});
+    if (k == NULL || k->key.len != key.len || CRYPTO_memcmp(k->key.p, key.p, key.len) != 0)
+        return NULL;
+    return k;
 }

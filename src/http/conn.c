@@ -114,6 +114,8 @@ static struct gw_req *req_new(struct gw_conn *c)
 
 static void req_dispose(struct gw_req *r)
 {
+    if (r->body != NULL)
+        evbuffer_free(r->body);
     gw_hdrs_dispose(&r->hdrs);
     free(r->url);
     free(r->path_buf);
@@ -126,6 +128,11 @@ static void req_free(struct gw_req *r, bool keep)
     struct gw_conn *c = r->conn;
 
     gw_proxy_cancel(r);
+    gw_plugins_release(r);
+    if (r->body != NULL) {
+        evbuffer_free(r->body);
+        r->body = NULL;
+    }
     gw_snapshot_release(r->snap);
     r->snap = NULL;
     if (keep && c->spare == NULL) {
@@ -170,6 +177,7 @@ static void conn_stat(struct gw_conn *c)
 static void req_account(struct gw_worker *w, struct gw_req *r)
 {
     gw_stat_add(&w->stats.requests, 1);
+    gw_plugins_log(r);
     gw_access_log_request(w, r);
     if (r->snap->gateway.metrics)
         gw_req_metrics_record(w, r);
@@ -296,6 +304,12 @@ static int on_body(http_parser *p, const char *at, size_t n)
     r->bytes_in += n;
     if (max != 0 && r->bytes_in > max)
         return reject(c, 413);
+    if (r->buffering) {
+        if (evbuffer_get_length(r->body) + n > r->snap->gateway.limits.plugin_body_buffer)
+            return reject(c, 413);
+        evbuffer_add(r->body, at, n);
+        return 0;
+    }
     if (r->up != NULL && !r->resp_done)
         gw_proxy_body(r, at, n);
     /* else: answered locally; the rest of the body is read and dropped */
@@ -311,6 +325,10 @@ static int on_message_complete(http_parser *p)
     /* the whole request is in: the client may stay silent while the upstream answers
      * (client_body times the gaps between body reads only, as nginx's) */
     conn_timeouts(c, 0);
+    if (r->buffering) {
+        r->buffering = false;
+        r->body_ready = true; /* conn_feed() runs the access phase once the parser let go */
+    }
     if (r->up != NULL && !r->resp_done)
         gw_proxy_body_end(r);
     http_parser_pause(p, 1);
@@ -428,6 +446,7 @@ static void respond(struct gw_req *r, int status, const char *content_type, stru
 
     r->status = status;
     r->local_response = true;
+    gw_plugins_header_filter(r, NULL);
     if (r->state != REQ_SENT && (r->chunked || r->content_length > 65536))
         r->close_after = true;
     if (!r->keepalive)
@@ -439,6 +458,8 @@ static void respond(struct gw_req *r, int status, const char *content_type, stru
     evbuffer_add_printf(h, "Content-Length: %zu\r\n", blen);
     if (extra_headers != NULL)
         evbuffer_add(h, extra_headers, strlen(extra_headers));
+    for (size_t i = 0; i < r->nresp_add; i++) /* set by plugins */
+        gw_out_hdr(h, r->resp_add[i].name, r->resp_add[i].value);
     if (r->close_after)
         evbuffer_add(h, "Connection: close\r\n", 19);
     evbuffer_add(h, "\r\n", 2);
@@ -476,6 +497,17 @@ static void respond_error(struct gw_req *r, int status, const char *message,
 void gw_conn_error(struct gw_req *r, int status, const char *message)
 {
     respond_error(r, status, message, NULL);
+}
+
+void gw_conn_respond_empty(struct gw_req *r, int status)
+{
+    respond(r, status, NULL, NULL, NULL);
+}
+
+void gw_conn_error_headers(struct gw_req *r, int status, const char *message,
+                           const char *extra_headers)
+{
+    respond_error(r, status, message, extra_headers);
 }
 
 /* ---- dispatch after the request headers ---------------------------------------------- */
@@ -540,6 +572,38 @@ static int parse_target(struct gw_req *r)
     return 0;
 }
 
+/* The headers that say who the request is from are gatehouse's to set (after
+ * authentication), never the client's: removed on every route [ours]. */
+static bool is_consumer_header(struct gw_str name, struct gw_str unused)
+{
+#define N(s)                                                                                       \
+    {                                                                                              \
+        s, sizeof(s) - 1                                                                           \
+    }
+    static const struct gw_str names[] = {
+        N("x-consumer-id"),           N("x-consumer-custom-id"), N("x-consumer-username"),
+        N("x-credential-identifier"), N("x-anonymous-consumer"), N("x-consumer-groups"),
+        N("x-authenticated-groups"),
+    };
+#undef N
+
+    if (name.len < 13 || (name.p[0] != 'x' && name.p[0] != 'X'))
+        return false;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (gw_str_caseeq(name, names[i]))
+            return true;
+    return false;
+}
+
+static void strip_consumer_headers(struct gw_req *r)
+{
+    for (size_t i = 0; i < r->hdrs.n; i++)
+        if (is_consumer_header(gw_hdrs_at(&r->hdrs, i).name, GW_STR_NULL)) {
+            gw_hdrs_remove_if(&r->hdrs, is_consumer_header, GW_STR_NULL);
+            return;
+        }
+}
+
 static void dispatch(struct gw_req *r)
 {
     struct gw_conn *c = r->conn;
@@ -589,6 +653,7 @@ static void dispatch(struct gw_req *r)
         r->close_after = true;
     }
 
+    strip_consumer_headers(r);
     /* the router reads the headers as views: on the stack for the usual request */
     rh = r->hdrs.n <= 64 ? rh_stack : gw_xcalloc(r->hdrs.n, sizeof(*rh));
     for (size_t i = 0; i < r->hdrs.n; i++) {
@@ -630,7 +695,23 @@ static void dispatch(struct gw_req *r)
         gw_conn_error(r, 503, "no Service found with those values");
         return;
     }
-    gw_proxy_start(r);
+    if (r->route->chain == NULL) {
+        gw_proxy_start(r);
+        return;
+    }
+    if (r->route->chain->wants_body && (r->chunked || r->content_length > 0) && !r->upgrade) {
+        /* a plugin reads the body: all of it first, within plugin_body_buffer */
+        if (r->has_length && r->content_length > r->snap->gateway.limits.plugin_body_buffer) {
+            r->close_after = true;
+            gw_conn_error(r, 413, NULL);
+            return;
+        }
+        r->body = evbuffer_new();
+        r->buffering = true;
+        gw_conn_body_resume(r); /* on_message_complete() then sets body_ready */
+        return;
+    }
+    gw_plugins_access(r); /* then the proxy, unless a plugin answers */
 }
 
 /* The proxy is ready for the body (or there is none): read on. */
@@ -690,7 +771,8 @@ static void conn_feed(struct gw_conn *c)
         size_t n;
         enum http_errno e;
 
-        if (c->req != NULL && c->req->state == REQ_BODY && gw_proxy_body_blocked(c->req))
+        if (c->req != NULL && c->req->state == REQ_BODY && !c->req->buffering &&
+            gw_proxy_body_blocked(c->req))
             break; /* the upstream's write callback resumes us */
         if (c->parser_paused || evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             break;
@@ -728,6 +810,12 @@ static void conn_feed(struct gw_conn *c)
         if (e == HPE_PAUSED && c->req != NULL && c->req->state == REQ_PENDING &&
             c->req->id_len == 0) {
             dispatch(c->req); /* may answer at once, or start the proxy */
+            continue;
+        }
+        if (e == HPE_PAUSED && c->req != NULL && c->req->body_ready) {
+            c->req->body_ready = false;
+            conn_timeouts(c, 0);       /* waiting for the upstream now */
+            gw_plugins_access(c->req); /* the body is whole: plugins, then the proxy */
             continue;
         }
         if (c->req != NULL && c->req->state == REQ_SENT && c->req->resp_done) {

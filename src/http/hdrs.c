@@ -114,6 +114,18 @@ struct gw_str gw_hdrs_get(const struct gw_hdrs *h, const char *name)
     return GW_STR_NULL;
 }
 
+void gw_hdrs_remove_if(struct gw_hdrs *h, bool (*eq)(struct gw_str, struct gw_str),
+                       struct gw_str want)
+{
+    size_t k = 0;
+
+    /* entries only: the bytes stay where they are, so views into them stay valid */
+    for (size_t i = 0; i < h->n; i++)
+        if (!eq(gw_hdrs_at(h, i).name, want))
+            h->ent[k++] = h->ent[i];
+    h->n = k;
+}
+
 size_t gw_hdrs_count(const struct gw_hdrs *h, const char *name)
 {
     struct gw_str want = gw_str_c(name);

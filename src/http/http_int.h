@@ -52,6 +52,9 @@ int gw_hdrs_value(struct gw_hdrs *h, const char *p, size_t n);
 struct gw_hdr gw_hdrs_at(const struct gw_hdrs *h, size_t i);
 /* First value of `name` (case-insensitive), or .p == NULL. */
 struct gw_str gw_hdrs_get(const struct gw_hdrs *h, const char *name);
+/* Removes every header whose name eq(name, want) says is `want` (order kept). */
+void gw_hdrs_remove_if(struct gw_hdrs *h, bool (*eq)(struct gw_str, struct gw_str),
+                       struct gw_str want);
 /* Number of headers named `name`. */
 size_t gw_hdrs_count(const struct gw_hdrs *h, const char *name);
 /* True when a comma-separated header value contains `token` (case-insensitive). */
@@ -100,8 +103,33 @@ struct gw_req {
     unsigned tries;
     bool stale_retried; /* the one transparent retry on a closed pooled connection is used */
     /* accounting */
-    uint64_t head_bytes;          /* request line and headers as received */
-    uint64_t bytes_in, bytes_out; /* request body (and tunnelled bytes) in; all bytes out */
+    /* a body read whole for plugins before the access phase (chain->wants_body) */
+    struct evbuffer *body;
+    bool buffering;  /* reading it */
+    bool body_ready; /* read: the access phase is due */
+    /* plugins (plugins.c) */
+    const struct gw_plugin_instance **plugin_sel; /* per chain entry: the instance chosen */
+    char *plugin_ctx;                             /* the plugins' per-request contexts */
+    size_t plugin_next;                           /* the next chain entry for access */
+    struct gw_arena *pool;                        /* per-request allocations; NULL until used */
+    struct gw_hdr *up_add;                        /* headers set for the upstream */
+    size_t nup_add, capup_add;
+    struct gw_str up_query; /* the query sent upstream when up_query_set */
+    bool up_query_set;
+    const struct gw_consumer *consumer; /* authenticated (or anonymous) consumer */
+    const char *credential_id;
+    bool anonymous;
+    int exit_status; /* gw_req_exit(): the answer the chain writes once it lets go */
+    bool exit_empty; /* gw_req_exit_empty(): no body */
+    char *exit_message, *exit_headers;
+    /* response header edits (gw_resp_*): lines to add, and names removed from the upstream's */
+    struct gw_hdr *resp_add;
+    size_t nresp_add, capresp_add;
+    struct gw_str *resp_clear;
+    size_t nresp_clear, capresp_clear;
+    const struct gw_hdrs *resp_up; /* the upstream's headers while header_filter runs */
+    uint64_t head_bytes;           /* request line and headers as received */
+    uint64_t bytes_in, bytes_out;  /* request body (and tunnelled bytes) in; all bytes out */
     uint64_t t_start, t_peer, t_upstream_sent, t_first_byte, t_done; /* monotonic ns */
 };
 
@@ -160,8 +188,15 @@ void gw_conn_resp_head_written(struct gw_req *r, size_t len);
 void gw_conn_resp_body(struct gw_req *r, const char *p, size_t n);
 /* The response is complete (or failed: `ok` false closes the client connection). */
 void gw_conn_resp_done(struct gw_req *r, bool ok);
-/* Answers with a gateway-generated error (Kong's bodies, type from Accept). */
+/* Answers `status` with an empty body and the headers plugins set (plugins.c's exits). May
+ * finish and recycle the request before it returns. */
+void gw_conn_respond_empty(struct gw_req *r, int status);
+/* Answers with a gateway-generated error (Kong's bodies, type from Accept). May finish and
+ * recycle the request before it returns: nothing may touch `r` afterwards. */
 void gw_conn_error(struct gw_req *r, int status, const char *message);
+/* Same with extra response headers ("Name: value\r\n" lines, or NULL). */
+void gw_conn_error_headers(struct gw_req *r, int status, const char *message,
+                           const char *extra_headers);
 /* Request body flow control, driven by the upstream side. */
 void gw_conn_body_resume(struct gw_req *r);
 /* Switches to tunnelling (after a 101). */
@@ -191,6 +226,19 @@ void gw_upstream_pools_free(struct gw_worker *w);
 
 /* Writes the access log line of a finished request (log.c). */
 void gw_access_log_request(struct gw_worker *w, const struct gw_req *r);
+
+/* The plugin chain (plugins.c). gw_plugins_access() runs the route's chain (route->chain
+ * not NULL) and then starts the proxy, or answers; gw_plugins_log() runs the log callbacks of
+ * the instances chosen; gw_plugins_release() frees the request's plugin state. */
+void gw_plugins_access(struct gw_req *r);
+/* Runs the header_filter callbacks on the response about to be written: the upstream's
+ * headers `up` (NULL for gatehouse's own answer). Afterwards the head is written with
+ * gw_resp_keep() deciding on each of `up`'s headers and r->resp_add appended. */
+void gw_plugins_header_filter(struct gw_req *r, const struct gw_hdrs *up);
+/* False for an upstream header a plugin removed or replaced. */
+bool gw_resp_keep(const struct gw_req *r, struct gw_str name);
+void gw_plugins_log(struct gw_req *r);
+void gw_plugins_release(struct gw_req *r);
 
 /* Request metrics (req_metrics.c). gw_req_metrics_register() runs once on the main thread
  * before the workers start; gw_req_metrics_record() counts a finished request in the

@@ -102,18 +102,21 @@ static void put_json_str(struct out *o, struct gw_str s)
     putc_(o, '"');
 }
 
-static bool is_credential_param(struct gw_str name)
+static bool is_credential_param(struct gw_str name, const struct gw_strv *more)
 {
     static const char *const names[] = {"apikey", "jwt", "access_token", NULL};
 
     for (const char *const *n = names; *n != NULL; n++)
         if (gw_str_caseeq(name, gw_str_c(*n)))
             return true;
+    for (size_t i = 0; i < more->n; i++)
+        if (gw_str_caseeq(name, more->v[i]))
+            return true;
     return false;
 }
 
 /* The query string with the values of credential parameters replaced. */
-static void put_query(struct out *o, struct gw_str q)
+static void put_query(struct out *o, struct gw_str q, const struct gw_strv *more)
 {
     char tmp[1024];
     struct out t = {tmp, 0, sizeof(tmp), false};
@@ -126,7 +129,7 @@ static void put_query(struct out *o, struct gw_str q)
                 eq = i;
             i++;
         }
-        if (eq != SIZE_MAX && is_credential_param((struct gw_str){q.p + s, eq - s})) {
+        if (eq != SIZE_MAX && is_credential_param((struct gw_str){q.p + s, eq - s}, more)) {
             put(&t, q.p + s, eq - s + 1);
             put(&t, "REDACTED", 8);
         } else {
@@ -199,7 +202,7 @@ void gw_access_log_request(struct gw_worker *w, const struct gw_req *r)
         put_json_str(&o, path);
     }
     put(&o, ",\"query\":", 9);
-    put_query(&o, r->query);
+    put_query(&o, r->query, &r->snap->secret_query_args);
     put_num(&o, "status", (unsigned long long)r->status);
     put_num(&o, "bytes_in", (unsigned long long)r->bytes_in);
     put_num(&o, "bytes_out", (unsigned long long)r->bytes_out);

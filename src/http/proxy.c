@@ -361,9 +361,12 @@ static void write_request_head(struct gw_req *r, struct gw_upconn *u)
         path = gw_xmalloc(plen);
         gw_router_upstream_path(&r->match, r->path, path, plen);
     }
-    evbuffer_add_printf(out, "%s %.*s%s%.*s HTTP/1.1\r\n", http_method_str(r->method), (int)plen,
-                        path, r->query.p != NULL ? "?" : "", (int)r->query.len,
-                        r->query.p != NULL ? r->query.p : "");
+    {
+        struct gw_str q = r->up_query_set ? r->up_query : r->query; /* a plugin may change it */
+        bool any = r->up_query_set ? q.len > 0 : q.p != NULL;
+        evbuffer_add_printf(out, "%s %.*s%s%.*s HTTP/1.1\r\n", http_method_str(r->method),
+                            (int)plen, path, any ? "?" : "", any ? (int)q.len : 0, any ? q.p : "");
+    }
     if (path != pathbuf)
         free(path);
 
@@ -388,6 +391,19 @@ static void write_request_head(struct gw_req *r, struct gw_upconn *u)
         if (is_hop_by_hop(h.name, conn_hdr) || is_forwarding_header(h.name))
             continue;
         gw_out_hdr(out, h.name, h.value);
+    }
+    for (size_t i = 0; i < r->nup_add; i++) /* set by plugins */
+        gw_out_hdr(out, r->up_add[i].name, r->up_add[i].value);
+    if (r->consumer != NULL) { /* who the request is from, once a plugin said so */
+        gw_out_hdr(out, GW_STR_LIT("X-Consumer-ID"), gw_str_c(r->consumer->id));
+        if (r->consumer->custom_id.len > 0)
+            gw_out_hdr(out, GW_STR_LIT("X-Consumer-Custom-ID"), r->consumer->custom_id);
+        if (r->consumer->username.len > 0)
+            gw_out_hdr(out, GW_STR_LIT("X-Consumer-Username"), r->consumer->username);
+        if (r->credential_id != NULL)
+            gw_out_hdr(out, GW_STR_LIT("X-Credential-Identifier"), gw_str_c(r->credential_id));
+        if (r->anonymous)
+            gw_out_hdr(out, GW_STR_LIT("X-Anonymous-Consumer"), GW_STR_LIT("true"));
     }
     /* X-Forwarded-For is always appended to (nginx's $proxy_add_x_forwarded_for). */
     if (xff.p != NULL)
@@ -448,6 +464,14 @@ static void write_request_head(struct gw_req *r, struct gw_upconn *u)
     if (r->upgrade) {
         struct gw_str up = gw_hdrs_get(&r->hdrs, "upgrade");
         evbuffer_add_printf(out, "Connection: upgrade\r\nUpgrade: %.*s\r\n", (int)up.len, up.p);
+    }
+    if (r->body != NULL) { /* read whole for plugins, maybe rewritten: sent with its length */
+        size_t n = evbuffer_get_length(r->body);
+        gw_out_hdr_u64(out, GW_STR_LIT("Content-Length"), n);
+        evbuffer_add(out, "\r\n", 2);
+        if (n > 0) /* a copy: a retry sends it again */
+            evbuffer_add(out, evbuffer_pullup(r->body, -1), n);
+        return;
     }
     if (r->chunked)
         evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
@@ -737,7 +761,8 @@ static int up_on_headers_complete(http_parser *p)
     if (r->state != REQ_SENT && status != 101)
         r->close_after = true; /* answered before the request body ended */
 
-    h = gw_conn_output(r); /* the head goes straight to the client's output */
+    gw_plugins_header_filter(r, &u->hdrs); /* plugins see and edit the head first */
+    h = gw_conn_output(r);                 /* the head goes straight to the client's output */
     head_start = evbuffer_get_length(h);
     conn_hdr = gw_hdrs_get(&u->hdrs, "connection");
     {
@@ -757,10 +782,14 @@ static int up_on_headers_complete(http_parser *p)
         struct gw_hdr x = gw_hdrs_at(&u->hdrs, i);
         if (is_hop_by_hop(x.name, conn_hdr) || gw_str_caseeq(x.name, GW_STR_LIT("via")))
             continue;
+        if (r->nresp_clear > 0 && !gw_resp_keep(r, x.name))
+            continue;
         if (gw_str_caseeq(x.name, GW_STR_LIT("server")))
             has_server = true;
         gw_out_hdr(h, x.name, x.value);
     }
+    for (size_t i = 0; i < r->nresp_add; i++)
+        gw_out_hdr(h, r->resp_add[i].name, r->resp_add[i].value);
     if (groups & GW_HEADERS_SERVER_TOKENS) {
         struct gw_str via = gw_hdrs_get(&u->hdrs, "via");
         if (via.p != NULL)

@@ -257,10 +257,11 @@ static void test_nested_plugin_cannot_name_second_scope(void **state)
 {
     const char *out = fx_errors(FV "consumers:\n  - username: c\n"
                                    "services:\n  - name: s\n    url: http://x\n"
-                                   "    plugins:\n      - name: cors\n        consumer: c\n");
+                                   "    plugins:\n      - name: rate-limiting\n"
+                                   "        consumer: c\n");
     assert_non_null(out);
     assert_non_null(strstr(out, "services[0].plugins[0].consumer: value must be null"));
-    assert_non_null(strstr(out, "services[0].plugins[0].name: plugin 'cors' not enabled"));
+    assert_non_null(strstr(out, "services[0].plugins[0].name: plugin 'rate-limiting' not enabled"));
 }
 
 static void test_route_checks(void **state)
