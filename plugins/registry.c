@@ -5,12 +5,16 @@
 extern const struct gw_plugin gw_plugin_acl;
 extern const struct gw_plugin gw_plugin_cors;
 extern const struct gw_plugin gw_plugin_key_auth;
+extern const struct gw_plugin gw_plugin_request_transformer;
+extern const struct gw_plugin gw_plugin_request_transformer_advanced;
 
 /* The only list of compiled-in plugins. Adding a plugin: add its descriptor here. */
 const struct gw_plugin *const gw_plugins[] = {
     &gw_plugin_acl,
     &gw_plugin_cors,
     &gw_plugin_key_auth,
+    &gw_plugin_request_transformer,
+    &gw_plugin_request_transformer_advanced,
     NULL,
 };
 

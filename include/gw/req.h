@@ -36,6 +36,10 @@ size_t gw_req_header_count(const struct gw_req *r, const char *name);
  * request's pool: "" for `?name=`, .p == NULL for `?name` without '='. */
 size_t gw_req_query_arg(struct gw_req *r, const char *name, struct gw_str *value);
 
+/* A capture of the route's regex path: by number (0 = the whole match) or by name (the other
+ * argument NULL / -1). .p == NULL when there is none. */
+struct gw_str gw_req_uri_capture(const struct gw_req *r, int index, const char *name);
+
 /* The request's pool: freed when the request ends. */
 struct gw_arena *gw_req_pool(struct gw_req *r);
 const struct gw_snapshot *gw_req_snapshot(const struct gw_req *r);
@@ -55,8 +59,18 @@ void gw_req_set_body(struct gw_req *r, struct gw_str body);
 
 /* Sets header `name` to `value` (copied), replacing every header of that name (`_`/`-` alike). */
 void gw_req_set_header(struct gw_req *r, const char *name, struct gw_str value);
+/* Adds one more `name: value` line (copied), keeping those there. */
+void gw_req_add_header(struct gw_req *r, const char *name, struct gw_str value);
 /* Removes every header `name` (`_`/`-` alike). */
 void gw_req_clear_header(struct gw_req *r, const char *name);
+/* Every value of header `name` (`_`/`-` alike), in order: returns how many, fills at most
+ * `max` of them into `out`. */
+size_t gw_req_header_values(const struct gw_req *r, const char *name, struct gw_str *out,
+                            size_t max);
+/* The method sent upstream ("POST"; copied). */
+void gw_req_set_method(struct gw_req *r, const char *method);
+/* The path sent upstream instead of the one the route computes (copied; must start with '/'). */
+void gw_req_set_path(struct gw_req *r, struct gw_str path);
 /* Replaces the query string sent upstream (copied; empty: no '?'). */
 void gw_req_set_query(struct gw_req *r, struct gw_str query);
 

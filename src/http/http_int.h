@@ -116,6 +116,8 @@ struct gw_req {
     size_t nup_add, capup_add;
     struct gw_str up_query; /* the query sent upstream when up_query_set */
     bool up_query_set;
+    const char *up_method; /* the method sent upstream when set */
+    struct gw_str up_path; /* the path sent upstream when .p != NULL */
     const struct gw_consumer *consumer; /* authenticated (or anonymous) consumer */
     const char *credential_id;
     bool anonymous;

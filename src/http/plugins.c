@@ -248,14 +248,15 @@ void gw_req_clear_header(struct gw_req *r, const char *name)
     r->nup_add = k;
 }
 
-void gw_req_set_header(struct gw_req *r, const char *name, struct gw_str value)
+void gw_req_add_header(struct gw_req *r, const char *name, struct gw_str value)
 {
     struct gw_arena *a = gw_req_pool(r);
 
+    if (value.p == NULL)
+        value = GW_STR_LIT("");
     if (value.len > 0 &&
         (memchr(value.p, '\r', value.len) != NULL || memchr(value.p, '\n', value.len) != NULL))
         return; /* never a header line break from a value */
-    gw_req_clear_header(r, name);
     if (r->nup_add == r->capup_add) {
         r->capup_add = r->capup_add != 0 ? r->capup_add * 2 : 4;
         r->up_add = gw_xrealloc(r->up_add, r->capup_add * sizeof(*r->up_add));
@@ -263,6 +264,60 @@ void gw_req_set_header(struct gw_req *r, const char *name, struct gw_str value)
     r->up_add[r->nup_add].name = gw_arena_str(a, gw_str_c(name));
     r->up_add[r->nup_add].value = gw_arena_str(a, value);
     r->nup_add++;
+}
+
+size_t gw_req_header_values(const struct gw_req *r, const char *name, struct gw_str *out,
+                            size_t max)
+{
+    struct gw_str want = gw_str_c(name);
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->hdrs.n; i++) {
+        struct gw_hdr h = gw_hdrs_at(&r->hdrs, i);
+        if (name_eq(h.name, want) && n++ < max)
+            out[n - 1] = h.value;
+    }
+    for (size_t i = 0; i < r->nup_add; i++)
+        if (name_eq(r->up_add[i].name, want) && n++ < max)
+            out[n - 1] = r->up_add[i].value;
+    return n;
+}
+
+void gw_req_set_method(struct gw_req *r, const char *method)
+{
+    r->up_method = gw_arena_strndup(gw_req_pool(r), method, strlen(method));
+}
+
+void gw_req_set_path(struct gw_req *r, struct gw_str path)
+{
+    if (path.len == 0 || path.p[0] != '/')
+        return;
+    r->up_path = gw_arena_str(gw_req_pool(r), path);
+}
+
+struct gw_str gw_req_uri_capture(const struct gw_req *r, int index, const char *name)
+{
+    const struct gw_router_match *m = &r->match;
+
+    if (!m->regex)
+        return GW_STR_NULL;
+    if (name != NULL) {
+        for (size_t i = 1; i < m->ncaptures; i++)
+            if (m->capture_names != NULL && m->capture_names[i] != NULL &&
+                strcmp(m->capture_names[i], name) == 0)
+                return m->captures[i];
+        return GW_STR_NULL;
+    }
+    return index >= 0 && (size_t)index < m->ncaptures ? m->captures[index] : GW_STR_NULL;
+}
+
+void gw_req_set_header(struct gw_req *r, const char *name, struct gw_str value)
+{
+    if (value.len > 0 &&
+        (memchr(value.p, '\r', value.len) != NULL || memchr(value.p, '\n', value.len) != NULL))
+        return;
+    gw_req_clear_header(r, name);
+    gw_req_add_header(r, name, value);
 }
 
 struct gw_str gw_req_body(struct gw_req *r)

@@ -351,28 +351,40 @@ static void write_request_head(struct gw_req *r, struct gw_upconn *u)
     struct gw_str conn_hdr = gw_hdrs_get(&r->hdrs, "connection");
     bool trusted = r->conn->trusted;
     char pathbuf[1024], *path = pathbuf;
-    size_t plen = gw_router_upstream_path(&r->match, r->path, pathbuf, sizeof(pathbuf));
+    size_t plen = r->up_path.p != NULL
+                      ? 0
+                      : gw_router_upstream_path(&r->match, r->path, pathbuf, sizeof(pathbuf));
     struct gw_str xff = gw_hdrs_get(&r->hdrs, "x-forwarded-for");
     struct gw_str via = gw_hdrs_get(&r->hdrs, "via");
     struct gw_str host_only = r->host;
+    struct gw_str plugin_host = GW_STR_NULL;
     const char *proto = r->conn->tls ? "https" : "http";
 
-    if (plen > sizeof(pathbuf)) {
+    if (r->up_path.p != NULL) { /* a plugin chose it */
+        path = (char *)r->up_path.p;
+        plen = r->up_path.len;
+    } else if (plen > sizeof(pathbuf)) {
         path = gw_xmalloc(plen);
         gw_router_upstream_path(&r->match, r->path, path, plen);
     }
     {
         struct gw_str q = r->up_query_set ? r->up_query : r->query; /* a plugin may change it */
         bool any = r->up_query_set ? q.len > 0 : q.p != NULL;
-        evbuffer_add_printf(out, "%s %.*s%s%.*s HTTP/1.1\r\n", http_method_str(r->method),
+        evbuffer_add_printf(out, "%s %.*s%s%.*s HTTP/1.1\r\n",
+                            r->up_method != NULL ? r->up_method : http_method_str(r->method),
                             (int)plen, path, any ? "?" : "", any ? (int)q.len : 0, any ? q.p : "");
     }
-    if (path != pathbuf)
+    if (path != pathbuf && path != r->up_path.p)
         free(path);
 
     /* Host: the client's with preserve_host, else the upstream's host_header, else the
      * target (with its port when not the scheme's default), as Kong. */
-    if (rt->preserve_host && r->host.p != NULL) {
+    for (size_t i = 0; i < r->nup_add; i++) /* a plugin's Host wins */
+        if (gw_str_caseeq(r->up_add[i].name, GW_STR_LIT("host")))
+            plugin_host = r->up_add[i].value;
+    if (plugin_host.p != NULL) {
+        gw_out_hdr(out, GW_STR_LIT("Host"), plugin_host);
+    } else if (rt->preserve_host && r->host.p != NULL) {
         gw_out_hdr(out, GW_STR_LIT("Host"), r->host);
     } else if (s->upstream != NULL && s->upstream->host_header.len > 0) {
         evbuffer_add_printf(out, "Host: %s\r\n", s->upstream->host_header.p);
@@ -392,8 +404,9 @@ static void write_request_head(struct gw_req *r, struct gw_upconn *u)
             continue;
         gw_out_hdr(out, h.name, h.value);
     }
-    for (size_t i = 0; i < r->nup_add; i++) /* set by plugins */
-        gw_out_hdr(out, r->up_add[i].name, r->up_add[i].value);
+    for (size_t i = 0; i < r->nup_add; i++) /* set by plugins; Host went first */
+        if (!gw_str_caseeq(r->up_add[i].name, GW_STR_LIT("host")))
+            gw_out_hdr(out, r->up_add[i].name, r->up_add[i].value);
     if (r->consumer != NULL) { /* who the request is from, once a plugin said so */
         gw_out_hdr(out, GW_STR_LIT("X-Consumer-ID"), gw_str_c(r->consumer->id));
         if (r->consumer->custom_id.len > 0)
