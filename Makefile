@@ -2,7 +2,7 @@
 # they install the missing packages first (as root), then build.
 DEB_PACKAGES := build-essential cmake pkg-config python3 openssl \
 	libevent-dev libhttp-parser-dev libssl-dev libyaml-dev libjansson-dev \
-	libcurl4-openssl-dev libpcre2-dev libcmocka-dev prometheus
+	libcurl4-openssl-dev libpcre2-dev libcmocka-dev prometheus chromium
 BUILD ?= build
 SAN_BUILD ?= build-san
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
