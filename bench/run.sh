@@ -17,7 +17,10 @@
 #   PIN=auto          auto: pin when the machine has 2 CPUs or more; 0: never pin
 #   KEEP=0            1: keep the temporary directory (configs, logs, raw wrk output)
 #   COMPARE_METRICS=0 1: also run a second gatehouse with `metrics: off` (gatehouse-nometrics),
-#                     alternating with the other two, and report the cost of metrics
+#                     alternating with the other proxies, and report the cost of metrics
+#   COMPARE_PLUGINS=0 1: also run a gatehouse with key-auth, acl, cors and request-transformer
+#                     on the route (gatehouse-plugins.yaml.in) and report its cost; wrk then
+#                     sends an API key and an Origin with every request, to every proxy
 #
 # Everything listens on 127.0.0.1, on ports found free at start. Installs wrk and nginx with
 # apt-get when they are missing (as root) and makes sure the packaged nginx service is not left
@@ -36,6 +39,7 @@ THREADS=${THREADS:-1}
 PIN=${PIN:-auto}
 KEEP=${KEEP:-0}
 COMPARE_METRICS=${COMPARE_METRICS:-0}
+COMPARE_PLUGINS=${COMPARE_PLUGINS:-0}
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -171,9 +175,9 @@ else
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-bench.XXXXXX")
-read -r up_port gh_port ng_port gh2_port < <(python3 -c '
+read -r up_port gh_port ng_port gh2_port gh3_port < <(python3 -c '
 import socket
-ss = [socket.socket() for _ in range(4)]
+ss = [socket.socket() for _ in range(5)]
 for s in ss:
     s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in ss])
@@ -252,9 +256,9 @@ wait_port "$up_port" "$up_pid" "$up_dir/error.log"
 mapfile -t up_workers < <(children_of "$up_pid")
 workers+=("${up_workers[@]}")
 
-start_gatehouse() {  # name port metrics(on|off): REPLY = its pid
-    local name=$1 port=$2 metrics=$3 pid
-    render "$here/gatehouse.yaml.in" "$work/$name.yaml" \
+start_gatehouse() {  # name port metrics(on|off) [template]: REPLY = its pid
+    local name=$1 port=$2 metrics=$3 tmpl=${4:-$here/gatehouse.yaml.in} pid
+    render "$tmpl" "$work/$name.yaml" \
         "LISTEN=127.0.0.1:$port" "UPSTREAM=127.0.0.1:$up_port" "METRICS=$metrics"
     "$GATEHOUSE" -t -c "$work/$name.yaml" >"$work/$name-check.log" 2>&1 ||
         { cat "$work/$name-check.log" >&2; die "$name: invalid configuration"; }
@@ -282,6 +286,14 @@ if [ "$COMPARE_METRICS" = 1 ]; then
     gh2_rss_idle=$(rss_kib "$gh2_pid")
     proxies=(gatehouse gatehouse-nometrics nginx)
 fi
+wrk_headers=()
+if [ "$COMPARE_PLUGINS" = 1 ]; then
+    start_gatehouse gatehouse-plugins "$gh3_port" on "$here/gatehouse-plugins.yaml.in"
+    gh3_pid=$REPLY
+    gh3_rss_idle=$(rss_kib "$gh3_pid")
+    proxies=("${proxies[@]:0:${#proxies[@]}-1}" gatehouse-plugins nginx)
+    wrk_headers=(-H "apikey: bench-key-0123456789abcdef" -H "Origin: http://bench.example")
+fi
 
 start_nginx proxy "$here/nginx-proxy.conf.in" "LISTEN=127.0.0.1:$ng_port" \
     "UPSTREAM=127.0.0.1:$up_port"
@@ -301,10 +313,12 @@ workers+=("${ng_workers[@]}")
 ng_rss_idle=$(rss_kib "$ng_pid" "${ng_workers[@]}")
 
 # One request through each proxy: 200 and the 1 KiB body, or stop here.
-for port in "$gh_port" "$ng_port" ${gh2_pid:+"$gh2_port"}; do
+for port in "$gh_port" "$ng_port" ${gh2_pid:+"$gh2_port"} ${gh3_pid:+"$gh3_port"}; do
     python3 - "http://127.0.0.1:$port/" <<'PY' || die "sanity request to $port failed"
 import sys, urllib.request
-with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
+req = urllib.request.Request(sys.argv[1], headers={"apikey": "bench-key-0123456789abcdef",
+                                                   "Origin": "http://bench.example"})
+with urllib.request.urlopen(req, timeout=5) as r:
     body = r.read()
     if r.status != 200 or len(body) != 1024:
         sys.exit(f"{sys.argv[1]}: status {r.status}, {len(body)} bytes (want 200, 1024)")
@@ -348,13 +362,16 @@ run() {
     elif [ "$name" = gatehouse-nometrics ]; then
         port=$gh2_port
         pids=("$gh2_pid")
+    elif [ "$name" = gatehouse-plugins ]; then
+        port=$gh3_port
+        pids=("$gh3_pid")
     else
         port=$ng_port
         pids=("${ng_workers[@]}")
     fi
     out=$work/wrk-$name-$round.txt
     read -r u0 s0 < <(cpu_ticks "${pids[@]}")
-    "${client_pin[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$dur" --latency \
+    "${client_pin[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$dur" --latency "${wrk_headers[@]}" \
         "http://127.0.0.1:$port/" >"$out" 2>&1 &
     wrk_pid=$!
     wait "$wrk_pid" || rc=$?
@@ -384,14 +401,14 @@ for p in "${proxies[@]}"; do run "$p" warmup "$WARMUP"; done
 for r in $(seq "$ROUNDS"); do
     for p in "${proxies[@]}"; do run "$p" "$r" "$DURATION"; done
 done
-for pid in "$up_pid" "$gh_pid" "$ng_pid" ${gh2_pid:-}; do
+for pid in "$up_pid" "$gh_pid" "$ng_pid" ${gh2_pid:-} ${gh3_pid:-}; do
     is_alive "$pid" || anomalies+=("process $pid died during the runs")
 done
 gh_rss_after=$(rss_kib "$gh_pid")
 ng_rss_after=$(rss_kib "$ng_pid" "${ng_workers[@]}")
 
 # Log lines worth a look: anything gatehouse wrote at warn or above, nginx errors.
-for p in gatehouse gatehouse-nometrics; do
+for p in gatehouse gatehouse-nometrics gatehouse-plugins; do
     if [ -s "$work/$p.log" ]; then
         anomalies+=("$p log: $(wc -l <"$work/$p.log") line(s), first: $(head -n1 "$work/$p.log")")
     fi
@@ -429,7 +446,7 @@ wrk_version=$(wrk -v 2>&1 | head -n1 | awk '{ print $1, $2 }' || true)
 
 echo
 echo "machine: $ncpu CPU ($cpu_model), Linux $(uname -r); $gh_version, $ng_version, $wrk_version"
-echo "load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, GET / -> 1 KiB body; $ROUNDS rounds after a $WARMUP warm-up; $placement"
+echo "load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency${wrk_headers:+ (with an API key and an Origin)}, GET / -> 1 KiB body; $ROUNDS rounds after a $WARMUP warm-up; $placement"
 echo
 echo "| proxy | req/s | p50 ms | p99 ms | CPU-µs/req | idle RSS MiB |"
 echo "|---|---:|---:|---:|---:|---:|"
@@ -437,6 +454,7 @@ for p in "${proxies[@]}"; do
     case $p in
         gatehouse) rss=$gh_rss_idle ;;
         gatehouse-nometrics) rss=$gh2_rss_idle ;;
+        gatehouse-plugins) rss=$gh3_rss_idle ;;
         *) rss=$ng_rss_idle ;;
     esac
     printf '| %s | %.0f | %.3f | %.3f | %.2f | %s |\n' "$p" "${med[$p.rps]}" "${med[$p.p50]}" \
@@ -456,6 +474,14 @@ if [ "$COMPARE_METRICS" = 1 ]; then
         "$(ratio "${med[gatehouse.cpu]}" "${med[gatehouse-nometrics.cpu]}")" \
         "$(ratio "$gh_rss_idle" "$gh2_rss_idle")"
 fi
+if [ "$COMPARE_PLUGINS" = 1 ]; then
+    printf '| gatehouse-plugins / gatehouse | %s | %s | %s | **%s** | %s |\n' \
+        "$(ratio "${med[gatehouse-plugins.rps]}" "${med[gatehouse.rps]}")" \
+        "$(ratio "${med[gatehouse-plugins.p50]}" "${med[gatehouse.p50]}")" \
+        "$(ratio "${med[gatehouse-plugins.p99]}" "${med[gatehouse.p99]}")" \
+        "$(ratio "${med[gatehouse-plugins.cpu]}" "${med[gatehouse.cpu]}")" \
+        "$(ratio "$gh3_rss_idle" "$gh_rss_idle")"
+fi
 echo
 echo "medians over $ROUNDS rounds; nginx CPU and RSS: worker(s) for CPU, master + worker(s) for RSS"
 echo "kernel share of the proxy's CPU time (median): gatehouse ${med[gatehouse.sys]} %, nginx ${med[nginx.sys]} %"
@@ -465,6 +491,11 @@ p99_r=$(ratio "${med[gatehouse.p99]}" "${med[nginx.p99]}")
 awk -v c="$cpu_r" -v p="$p99_r" 'BEGIN {
     printf "goal CPU-µs/req ratio <= 0.90: %s (%s); p99 no worse (ratio <= 1.00): %s (%s)\n",
         (c + 0 <= 0.9 ? "met" : "not met"), c, (p + 0 <= 1.0 ? "met" : "not met"), p }'
+if [ "$COMPARE_PLUGINS" = 1 ]; then
+    pl_r=$(ratio "${med[gatehouse-plugins.cpu]}" "${med[gatehouse.cpu]}")
+    awk -v m="$pl_r" 'BEGIN {
+        printf "goal plugins / no plugins CPU-µs/req <= 1.20: %s (%s)\n", (m + 0 <= 1.2 ? "met" : "not met"), m }'
+fi
 if [ "$COMPARE_METRICS" = 1 ]; then
     m_r=$(ratio "${med[gatehouse.cpu]}" "${med[gatehouse-nometrics.cpu]}")
     awk -v m="$m_r" 'BEGIN {

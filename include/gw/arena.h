@@ -17,6 +17,10 @@ struct gw_arena *gw_arena_new(void);
 /* Runs the registered cleanups (last registered first), then frees every block. NULL is ok. */
 void gw_arena_free(struct gw_arena *a);
 
+/* Runs the cleanups and empties the arena for reuse, keeping one standard block: what a
+ * request's pool does between two requests of a kept-alive connection. */
+void gw_arena_reset(struct gw_arena *a);
+
 void *gw_arena_alloc(struct gw_arena *a, size_t size);
 void *gw_arena_zalloc(struct gw_arena *a, size_t size);
 

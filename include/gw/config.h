@@ -232,7 +232,8 @@ struct gw_keyauth_credential {
     char id[GW_UUID_LEN + 1];
     const struct gw_consumer *consumer;
     struct gw_str key;        /* secret */
-    unsigned char digest[32]; /* SHA-256 of key */
+    unsigned char digest[32]; /* SHA-256 of key: its identity across reloads (ttl) */
+    uint64_t keyhash;         /* SipHash of key with the process's secret key: the index */
     int64_t ttl;              /* seconds, 0 = none */
     int64_t expires_at;       /* Unix time, from the first load of this credential; 0 = never */
     struct gw_strv tags;
@@ -351,7 +352,7 @@ struct gw_snapshot {
 
     /* Indexes (hash maps into the arrays above). */
     struct gw_map *consumer_by_id, *consumer_by_username, *consumer_by_custom_id;
-    struct gw_map *keyauth_by_digest; /* SHA-256 of the key (32 bytes) -> credential */
+    struct gw_map *keyauth_by_hash; /* keyhash (8 bytes) -> credential */
     struct gw_map *upstream_by_name;
     /* consumer-scoped plugin instances by "name|route id|service id|consumer id" (ids empty
      * when unscoped) */
@@ -389,7 +390,8 @@ const struct gw_consumer *gw_snapshot_consumer(const struct gw_snapshot *s, stru
 /* SHA-256 of a key-auth key. */
 void gw_keyauth_digest(struct gw_str key, unsigned char out[32]);
 
-/* The key-auth credential whose key is `key`, compared in constant time; NULL when none.
+/* The key-auth credential whose key is `key`: found by its keyed hash, then compared in
+ * constant time; NULL when none.
  * Expiry is the caller's to check (expires_at). Any thread. */
 const struct gw_keyauth_credential *gw_snapshot_keyauth(const struct gw_snapshot *s,
                                                         struct gw_str key);

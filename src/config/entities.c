@@ -10,6 +10,7 @@
 #include "gw/arena.h"
 #include "gw/err.h"
 #include "gw/plugin.h"
+#include "gw/siphash.h"
 #include "gw/router.h"
 
 /* Kong's declarative entities (format 3.0): collected from their top-level and nested forms,
@@ -1901,13 +1902,18 @@ static void link_entities(struct ld *ld)
         if (c->custom_id.len > 0)
             gw_map_put(s->consumer_by_custom_id, c->custom_id, c);
     }
-    /* keyed by the SHA-256 of the key: a lookup compares digests, never the secret itself */
-    s->keyauth_by_digest = gw_map_new(ld->a, s->nkeyauth_credentials, false);
+    /* Indexed by a keyed hash of the key (a secret random SipHash key per process): the
+     * table's layout and lookup times tell nothing about the keys; the key itself is then
+     * compared in constant time (gw_snapshot_keyauth). Two keys with the same 64-bit hash
+     * (a chance of 2^-64 per pair) would leave the second unusable, never confuse them. */
+    s->keyauth_by_hash = gw_map_new(ld->a, s->nkeyauth_credentials, false);
     for (size_t i = 0; i < s->nkeyauth_credentials; i++) {
         struct gw_keyauth_credential *k = &s->keyauth_credentials[i];
         if (k->key.len > 0) {
             gw_keyauth_digest(k->key, k->digest);
-            gw_map_put(s->keyauth_by_digest, (struct gw_str){(const char *)k->digest, 32}, k);
+            k->keyhash = gw_siphash24(gw_siphash_process_key(), k->key.p, k->key.len);
+            gw_map_put(s->keyauth_by_hash,
+                       (struct gw_str){(const char *)&k->keyhash, sizeof(k->keyhash)}, k);
         }
     }
 }

@@ -13,6 +13,7 @@
 #include "gw/err.h"
 #include "gw/plugin.h"
 #include "gw/router.h"
+#include "gw/siphash.h"
 
 static void hash_hex(const char *buf, size_t len, char out[33])
 {
@@ -258,11 +259,10 @@ void gw_keyauth_digest(struct gw_str key, unsigned char out[32])
 const struct gw_keyauth_credential *gw_snapshot_keyauth(const struct gw_snapshot *s,
                                                         struct gw_str key)
 {
-    unsigned char d[32];
-    const struct gw_keyauth_credential *k;
+    uint64_t h = gw_siphash24(gw_siphash_process_key(), key.p, key.len);
+    const struct gw_keyauth_credential *k =
+        gw_map_get(s->keyauth_by_hash, (struct gw_str){(const char *)&h, sizeof(h)});
 
-    gw_keyauth_digest(key, d);
-    k = gw_map_get(s->keyauth_by_digest, (struct gw_str){(const char *)d, sizeof(d)});
     if (k == NULL || k->key.len != key.len || CRYPTO_memcmp(k->key.p, key.p, key.len) != 0)
         return NULL;
     return k;

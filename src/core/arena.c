@@ -86,6 +86,29 @@ void gw_arena_free(struct gw_arena *a)
     free(a);
 }
 
+void gw_arena_reset(struct gw_arena *a)
+{
+    struct arena_block *keep = NULL;
+
+    for (struct arena_cleanup *c = a->cleanups; c != NULL; c = c->next)
+        c->fn(c->arg);
+    a->cleanups = NULL; /* they were allocated from the blocks freed below */
+    for (struct arena_block *b = a->head, *next; b != NULL; b = next) {
+        next = b->next;
+        if (keep == NULL && b->size == ARENA_BLOCK) {
+            keep = b;
+            continue;
+        }
+        free(b);
+    }
+    a->head = keep;
+    if (keep != NULL) {
+        keep->next = NULL;
+        keep->used = 0;
+    }
+    a->total = 0;
+}
+
 static struct arena_block *block_new(size_t size)
 {
     struct arena_block *b = gw_xmalloc(sizeof(*b) + size);

@@ -93,8 +93,10 @@ static struct gw_req *req_new(struct gw_conn *c)
         struct gw_hdrs h = r->hdrs;
         char *url = r->url, *path = r->path_buf;
         size_t path_cap = r->path_cap;
+        struct gw_plugins_kept kept = gw_plugins_keep(r);
         c->spare = NULL;
         memset(r, 0, sizeof(*r));
+        gw_plugins_restore(r, &kept);
         r->hdrs = h;
         r->url = url;
         r->path_buf = path;
@@ -116,6 +118,7 @@ static void req_dispose(struct gw_req *r)
 {
     if (r->body != NULL)
         evbuffer_free(r->body);
+    gw_plugins_dispose(r);
     gw_hdrs_dispose(&r->hdrs);
     free(r->url);
     free(r->path_buf);

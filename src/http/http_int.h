@@ -110,14 +110,16 @@ struct gw_req {
     /* plugins (plugins.c) */
     const struct gw_plugin_instance **plugin_sel; /* per chain entry: the instance chosen */
     char *plugin_ctx;                             /* the plugins' per-request contexts */
+    size_t plugin_sel_cap, plugin_ctx_cap;        /* kept for the connection's next request */
+    bool plugins_ran;                             /* the access phase started */
     size_t plugin_next;                           /* the next chain entry for access */
     struct gw_arena *pool;                        /* per-request allocations; NULL until used */
     struct gw_hdr *up_add;                        /* headers set for the upstream */
     size_t nup_add, capup_add;
     struct gw_str up_query; /* the query sent upstream when up_query_set */
     bool up_query_set;
-    const char *up_method; /* the method sent upstream when set */
-    struct gw_str up_path; /* the path sent upstream when .p != NULL */
+    const char *up_method;              /* the method sent upstream when set */
+    struct gw_str up_path;              /* the path sent upstream when .p != NULL */
     const struct gw_consumer *consumer; /* authenticated (or anonymous) consumer */
     const char *credential_id;
     bool anonymous;
@@ -231,7 +233,8 @@ void gw_access_log_request(struct gw_worker *w, const struct gw_req *r);
 
 /* The plugin chain (plugins.c). gw_plugins_access() runs the route's chain (route->chain
  * not NULL) and then starts the proxy, or answers; gw_plugins_log() runs the log callbacks of
- * the instances chosen; gw_plugins_release() frees the request's plugin state. */
+ * the instances chosen; gw_plugins_release() ends the request's plugin state (its buffers stay,
+ * emptied, for reuse). */
 void gw_plugins_access(struct gw_req *r);
 /* Runs the header_filter callbacks on the response about to be written: the upstream's
  * headers `up` (NULL for gatehouse's own answer). Afterwards the head is written with
@@ -241,6 +244,23 @@ void gw_plugins_header_filter(struct gw_req *r, const struct gw_hdrs *up);
 bool gw_resp_keep(const struct gw_req *r, struct gw_str name);
 void gw_plugins_log(struct gw_req *r);
 void gw_plugins_release(struct gw_req *r);
+
+/* The buffers of a finished request's plugin state, emptied, that the connection's next
+ * request reuses (gw_plugins_keep() before the request object is cleared, then
+ * gw_plugins_restore()); gw_plugins_dispose() frees them. */
+struct gw_plugins_kept {
+    struct gw_arena *pool;
+    const struct gw_plugin_instance **sel;
+    char *ctx;
+    size_t sel_cap, ctx_cap;
+    struct gw_hdr *up_add, *resp_add;
+    size_t up_add_cap, resp_add_cap;
+    struct gw_str *resp_clear;
+    size_t resp_clear_cap;
+};
+struct gw_plugins_kept gw_plugins_keep(const struct gw_req *r);
+void gw_plugins_restore(struct gw_req *r, const struct gw_plugins_kept *k);
+void gw_plugins_dispose(struct gw_req *r);
 
 /* Request metrics (req_metrics.c). gw_req_metrics_register() runs once on the main thread
  * before the workers start; gw_req_metrics_record() counts a finished request in the

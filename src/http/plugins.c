@@ -93,9 +93,23 @@ void gw_plugins_access(struct gw_req *r)
 {
     const struct gw_chain *ch = r->route->chain;
 
-    r->plugin_sel = gw_xcalloc(ch->n, sizeof(*r->plugin_sel));
-    r->plugin_ctx = ch->ctx_size != 0 ? gw_xcalloc(1, ch->ctx_size) : NULL;
+    /* buffers of the connection's previous request, grown when this chain needs more */
+    if (r->plugin_sel_cap < ch->n) {
+        free(r->plugin_sel);
+        r->plugin_sel = gw_xcalloc(ch->n, sizeof(*r->plugin_sel));
+        r->plugin_sel_cap = ch->n;
+    }
+    memset(r->plugin_sel, 0, ch->n * sizeof(*r->plugin_sel));
+    if (ch->ctx_size != 0) {
+        if (r->plugin_ctx_cap < ch->ctx_size) {
+            free(r->plugin_ctx);
+            r->plugin_ctx = gw_xmalloc(ch->ctx_size);
+            r->plugin_ctx_cap = ch->ctx_size;
+        }
+        memset(r->plugin_ctx, 0, ch->ctx_size);
+    }
     r->plugin_next = 0;
+    r->plugins_ran = true;
     run_access(r);
 }
 
@@ -111,7 +125,7 @@ void gw_plugins_header_filter(struct gw_req *r, const struct gw_hdrs *up)
 {
     const struct gw_chain *ch = r->route != NULL ? r->route->chain : NULL;
 
-    if (ch == NULL || r->plugin_sel == NULL || !ch->header_filter)
+    if (ch == NULL || !r->plugins_ran || !ch->header_filter)
         return;
     r->resp_up = up;
     for (size_t i = 0; i < r->plugin_next; i++) {
@@ -128,7 +142,7 @@ void gw_plugins_log(struct gw_req *r)
 {
     const struct gw_chain *ch = r->route != NULL ? r->route->chain : NULL;
 
-    if (ch == NULL || r->plugin_sel == NULL)
+    if (ch == NULL || !r->plugins_ran)
         return;
     for (size_t i = 0; i < r->plugin_next; i++) {
         const struct gw_plugin_instance *p = r->plugin_sel[i];
@@ -139,23 +153,55 @@ void gw_plugins_log(struct gw_req *r)
 
 void gw_plugins_release(struct gw_req *r)
 {
+    r->plugins_ran = false;
+    r->plugin_next = 0;
+    r->nup_add = r->nresp_add = r->nresp_clear = 0;
+    free(r->exit_message);
+    free(r->exit_headers);
+    r->exit_message = r->exit_headers = NULL;
+    if (r->pool != NULL)
+        gw_arena_reset(r->pool); /* kept: the next request on the connection reuses it */
+}
+
+struct gw_plugins_kept gw_plugins_keep(const struct gw_req *r)
+{
+    struct gw_plugins_kept k = {
+        r->pool,     r->plugin_sel, r->plugin_ctx,  r->plugin_sel_cap, r->plugin_ctx_cap, r->up_add,
+        r->resp_add, r->capup_add,  r->capresp_add, r->resp_clear,     r->capresp_clear};
+
+    return k;
+}
+
+void gw_plugins_restore(struct gw_req *r, const struct gw_plugins_kept *k)
+{
+    r->pool = k->pool;
+    r->plugin_sel = k->sel;
+    r->plugin_ctx = k->ctx;
+    r->plugin_sel_cap = k->sel_cap;
+    r->plugin_ctx_cap = k->ctx_cap;
+    r->up_add = k->up_add;
+    r->capup_add = k->up_add_cap;
+    r->resp_add = k->resp_add;
+    r->capresp_add = k->resp_add_cap;
+    r->resp_clear = k->resp_clear;
+    r->capresp_clear = k->resp_clear_cap;
+}
+
+void gw_plugins_dispose(struct gw_req *r)
+{
+    gw_plugins_release(r);
     free(r->plugin_sel);
     free(r->plugin_ctx);
     free(r->up_add);
     free(r->resp_add);
     free(r->resp_clear);
-    r->resp_add = NULL;
-    r->resp_clear = NULL;
-    r->nresp_add = r->capresp_add = r->nresp_clear = r->capresp_clear = 0;
-    free(r->exit_message);
-    free(r->exit_headers);
     gw_arena_free(r->pool);
     r->plugin_sel = NULL;
     r->plugin_ctx = NULL;
-    r->up_add = NULL;
-    r->nup_add = r->capup_add = 0;
-    r->exit_message = r->exit_headers = NULL;
+    r->up_add = r->resp_add = NULL;
+    r->resp_clear = NULL;
     r->pool = NULL;
+    r->plugin_sel_cap = r->plugin_ctx_cap = r->capup_add = r->capresp_add = r->capresp_clear = 0;
 }
 
 /* ---- the request API ------------------------------------------------------------------- */
