@@ -43,7 +43,10 @@ struct gw_plugin {
      * then read whole (up to gateway.limits.plugin_body_buffer) before the access phase */
     bool (*wants_body)(const void *conf);
 
-    /* Request time, on the worker's loop thread; never block. Any may be NULL. */
+    /* Request time, on the worker's loop thread; never block. Any may be NULL. access runs
+     * after routing; header_filter on every response of the route before its head is sent
+     * (the upstream's or gatehouse's own); log when the request ends. rewrite and body_filter
+     * are reserved: this build runs neither, and refuses to load a plugin that has one. */
     enum gw_rc (*rewrite)(struct gw_req *req, const void *conf, void *ctx);
     enum gw_rc (*access)(struct gw_req *req, const void *conf, void *ctx);
     enum gw_rc (*header_filter)(struct gw_req *req, const void *conf, void *ctx);

@@ -412,11 +412,6 @@ static void *parse_common(const struct gw_yaml *node, const char *path, struct g
     if (advanced) {
         rc |= check_group(node, path, "allow", allow_kinds, a, err);
         rc |= gw_pconf_bool(node, "dots_in_keys", path, &c->dots_in_keys, a, err);
-        if (!c->dots_in_keys)
-            gw_warn_at(err, gw_yaml_get(node, "dots_in_keys"),
-                       gw_arena_printf(a, "%s.dots_in_keys", path),
-                       "nested JSON paths are not supported by this build: body keys are "
-                       "matched as whole top-level names");
         rc |= parse_list(node, path, "allow", "body", false, &c->allow_body, a, err);
     }
     {
@@ -665,11 +660,156 @@ static json_t *json_value(const struct pair *p, struct gw_str v)
     return json_stringn(v.p, v.len);
 }
 
+/* ---- nested JSON paths (advanced, dots_in_keys: false) ----
+ * `a.b.c` descends into objects, `list[N]` picks the N-th element (1-based), `list[*]` every
+ * element. Each operation applies at every place the path leads to. */
+
+enum { PATH_MAX_SEGS = 16 };
+
+struct path_seg {
+    char name[128];
+    int index; /* 0: none, -1: [*], N: [N] */
+};
+
+/* Splits `s`; returns the number of segments, 0 for a path it cannot read. */
+static int path_parse(struct gw_str s, struct path_seg *segs)
+{
+    int n = 0;
+    const char *p = s.p, *end = s.p + s.len;
+
+    while (p < end && n < PATH_MAX_SEGS) {
+        size_t k = 0;
+        segs[n].index = 0;
+        while (p < end && *p != '.' && *p != '[' && k + 1 < sizeof(segs[n].name))
+            segs[n].name[k++] = *p++;
+        segs[n].name[k] = '\0';
+        if (k == 0)
+            return 0;
+        if (p < end && *p == '[') {
+            if (p + 2 < end && p[1] == '*' && p[2] == ']') {
+                segs[n].index = -1;
+                p += 3;
+            } else {
+                int v = 0;
+                p++;
+                while (p < end && *p >= '0' && *p <= '9' && v < 100000)
+                    v = v * 10 + (*p++ - '0');
+                if (p >= end || *p != ']' || v == 0)
+                    return 0;
+                segs[n].index = v;
+                p++;
+            }
+        }
+        n++;
+        if (p < end) {
+            if (*p != '.')
+                return 0;
+            p++;
+        }
+    }
+    return p == end ? n : 0;
+}
+
+enum path_op { P_REMOVE, P_RENAME, P_REPLACE, P_ADD, P_APPEND };
+
+/* Applies `op` at the last segment of `segs` under the object `o`. */
+static bool path_apply(json_t *o, const struct path_seg *segs, int n, enum path_op op,
+                       const char *new_name, const struct pair *p, struct gw_str value)
+{
+    bool changed = false;
+    json_t *next;
+
+    if (!json_is_object(o))
+        return false;
+    if (n == 1 && segs[0].index == 0) {
+        json_t *cur = json_object_get(o, segs[0].name), *v;
+        switch (op) {
+        case P_REMOVE:
+            return json_object_del(o, segs[0].name) == 0;
+        case P_RENAME:
+            if (cur == NULL || strcmp(new_name, segs[0].name) == 0)
+                return false;
+            json_incref(cur);
+            json_object_del(o, segs[0].name);
+            json_object_set_new(o, new_name, cur);
+            return true;
+        case P_REPLACE:
+            if (cur == NULL || (v = json_value(p, value)) == NULL)
+                return false;
+            json_object_set_new(o, segs[0].name, v);
+            return true;
+        case P_ADD:
+            if (cur != NULL || (v = json_value(p, value)) == NULL)
+                return false;
+            json_object_set_new(o, segs[0].name, v);
+            return true;
+        case P_APPEND:
+            if ((v = json_value(p, value)) == NULL)
+                return false;
+            if (cur == NULL) {
+                json_object_set_new(o, segs[0].name, v);
+            } else if (json_is_array(cur)) {
+                json_array_append_new(cur, v);
+            } else {
+                json_t *arr = json_array();
+                json_array_append(arr, cur);
+                json_array_append_new(arr, v);
+                json_object_set_new(o, segs[0].name, arr);
+            }
+            return true;
+        }
+        return false;
+    }
+    next = json_object_get(o, segs[0].name);
+    if (segs[0].index == 0) {
+        if (next == NULL && op == P_ADD) { /* add creates the objects on its way */
+            next = json_object();
+            json_object_set_new(o, segs[0].name, next);
+        }
+        return n > 1 && path_apply(next, segs + 1, n - 1, op, new_name, p, value);
+    }
+    if (!json_is_array(next) || n < 2)
+        return false; /* an element itself is not a named field */
+    if (segs[0].index > 0)
+        return path_apply(json_array_get(next, (size_t)segs[0].index - 1), segs + 1, n - 1, op,
+                          new_name, p, value);
+    for (size_t i = 0; i < json_array_size(next); i++)
+        changed |= path_apply(json_array_get(next, i), segs + 1, n - 1, op, new_name, p, value);
+    return changed;
+}
+
+static bool json_apply_paths(const struct rt_conf *c, json_t *o, struct gw_str *const vals[5])
+{
+    const struct list *ls[5] = {&c->remove[L_BODY], &c->rename[L_BODY], &c->replace[L_BODY],
+                                &c->add[L_BODY], &c->append[L_BODY]};
+    bool changed = false;
+
+    for (int g = 0; g < 5; g++) {
+        for (size_t i = 0; i < ls[g]->n; i++) {
+            const struct pair *p = &ls[g]->v[i];
+            struct path_seg segs[PATH_MAX_SEGS];
+            char nn[128];
+            int n = path_parse(p->name, segs);
+            if (n == 0)
+                continue;
+            snprintf(nn, sizeof(nn), "%.*s", (int)p->new_name.len,
+                     p->new_name.p != NULL ? p->new_name.p : "");
+            changed |=
+                path_apply(o, segs, n, (enum path_op)g, nn, p, g >= 2 ? vals[g][i] : GW_STR_NULL);
+        }
+    }
+    return changed;
+}
+
 static bool json_apply(const struct rt_conf *c, json_t *o, struct gw_str *const vals[5])
 {
     bool changed = false;
     char key[512];
 
+    if (!c->dots_in_keys) {
+        changed = json_apply_paths(c, o, vals);
+        goto allow;
+    }
 #define KEY(s) (snprintf(key, sizeof(key), "%.*s", (int)(s).len, (s).p) < (int)sizeof(key))
     for (size_t i = 0; i < c->remove[L_BODY].n; i++)
         if (KEY(c->remove[L_BODY].v[i].name))
@@ -722,6 +862,7 @@ static bool json_apply(const struct rt_conf *c, json_t *o, struct gw_str *const 
         }
         changed = true;
     }
+allow:
     if (c->allow_body.n > 0) {
         const char *k;
         json_t *v;

@@ -4,6 +4,7 @@
 
 #include "config_int.h"
 #include "gw/arena.h"
+#include "gw/err.h"
 #include "gw/map.h"
 #include "gw/plugin.h"
 
@@ -89,6 +90,18 @@ int gw_chain_compile(struct gw_snapshot *s, struct gw_err *err)
         s->secret_query_args.v = v;
         s->secret_query_args.n = n;
     }
+    /* The rewrite and body_filter phases are not run by this build (no compiled-in plugin
+     * has them): a plugin that had one would be refused here rather than half run. */
+    for (size_t i = 0; i < s->nplugins; i++) {
+        const struct gw_plugin *pl = s->plugins[i].plugin;
+        if (pl != NULL && (pl->rewrite != NULL || pl->body_filter != NULL)) {
+            gw_err_pos(err, s->plugins[i].pos.line, s->plugins[i].pos.col,
+                       "plugin '%s': its rewrite or body_filter phase is not supported by this "
+                       "build",
+                       pl->name);
+            return -1;
+        }
+    }
     /* the distinct plugins configured, enabled or not */
     names = gw_xcalloc(s->nplugins, sizeof(*names));
     for (size_t i = 0; i < s->nplugins; i++) {
@@ -153,7 +166,6 @@ int gw_chain_compile(struct gw_snapshot *s, struct gw_err *err)
         rt->chain = ch;
     }
     free(names);
-    (void)err;
     return 0;
 }
 

@@ -77,6 +77,16 @@ services:
             config:
               allow: {body: [keep, p1]}
               add: {body: ['p1:12', 'flag:true'], json_types: [number, boolean]}
+      - name: nested
+        paths: [/nested]
+        plugins:
+          - name: request-transformer-advanced
+            config:
+              dots_in_keys: false
+              remove: {body: ['items[*].secret']}
+              rename: {body: ['customer.old:new']}
+              replace: {body: ['items[2].name:second']}
+              add: {body: ['customer.info.phone:555', 'meta.added:yes']}
       - name: by-consumer
         paths: [/by-consumer]
         plugins:
@@ -240,6 +250,14 @@ with Gatehouse(CONFIG, {"up": up}) as gw:
                              body=b'{"keep":1,"drop":2}')
     r.check(echoed(b)["body_sha256"] == sha(b'{"keep":1,"p1":12}'),
             f"advanced: json_types and allow.body: {st}")
+
+    st, hs, b = http_request(p, "POST", "/nested/x", headers=JSON_CT,
+                             body=b'{"customer":{"old":1,"info":{}},"items":[{"name":"a",'
+                                  b'"secret":1},{"name":"b","secret":2}]}')
+    r.check(echoed(b)["body_sha256"] ==
+            sha(b'{"customer":{"info":{"phone":"555"},"new":1},"items":[{"name":"a"},'
+                b'{"name":"second"}],"meta":{"added":"yes"}}'),
+            f"advanced, dots_in_keys false: nested paths, [N] and [*] ({st})")
 
     # consumer-scoped instance: applies once key-auth identified the consumer
     st, hs, b = http_request(p, "GET", "/by-consumer/x?apikey=vip-key")
