@@ -119,6 +119,30 @@ static void test_chain_order(void **state)
     gw_snapshot_release(s);
 }
 
+static void test_chain_protocols_and_body(void **state)
+{
+    /* an instance for https only does not apply to http requests: the service's does */
+    struct gw_snapshot *s = fx_snapshot(
+        FV "services:\n  - name: s\n    url: http://127.0.0.1:9\n"
+           "    plugins: [{name: request-transformer, tags: [service]}]\n"
+           "    routes:\n      - name: r\n        paths: [/]\n"
+           "        plugins:\n"
+           "          - {name: request-transformer, protocols: [https], tags: [route],\n"
+           "             config: {add: {body: ['a:b']}}}\n"
+           "          - {name: key-auth, config: {key_in_body: true}}\n");
+    const struct gw_chain *ch;
+
+    assert_non_null(s);
+    ch = s->routes[0].chain;
+    assert_non_null(ch);
+    assert_int_equal(ch->n, 2);
+    assert_string_equal(ch->e[1].plugin->name, "request-transformer");
+    assert_string_equal(tag_of(ch->e[1].base[0]), "service"); /* http */
+    assert_string_equal(tag_of(ch->e[1].base[1]), "route");   /* https */
+    assert_true(ch->wants_body); /* key_in_body, and a body operation */
+    gw_snapshot_release(s);
+}
+
 /* ---- key-auth and acl ---- */
 
 static const char *AUTH =
@@ -317,6 +341,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scoping_precedence),
         cmocka_unit_test(test_chain_order),
+        cmocka_unit_test(test_chain_protocols_and_body),
         cmocka_unit_test(test_key_auth),
         cmocka_unit_test(test_acl_config_errors),
         cmocka_unit_test(test_cors_origins),
