@@ -210,6 +210,7 @@ struct gw_chain_entry {
     /* an enabled consumer-scoped instance may apply to the route: looked up once the consumer
      * is known (gw_chain_select) */
     bool by_consumer;
+    size_t ctx_off; /* where its per-request context starts in the chain's block */
 };
 
 struct gw_chain {

@@ -124,7 +124,7 @@ int gw_chain_compile(struct gw_snapshot *s, struct gw_err *err)
         size_t n = 0;
         bool wants_body = false;
         for (size_t k = 0; k < nnames; k++) {
-            struct gw_chain_entry x = {names[k], {NULL, NULL}, {0, 0}, false};
+            struct gw_chain_entry x = {names[k], {NULL, NULL}, {0, 0}, false, 0};
             int best[2] = {0, 0};
             for (size_t i = 0; i < s->nplugins; i++) {
                 const struct gw_plugin_instance *p = &s->plugins[i];
@@ -160,6 +160,7 @@ int gw_chain_compile(struct gw_snapshot *s, struct gw_err *err)
         ch->n = n;
         ch->wants_body = wants_body;
         for (size_t k = 0; k < n; k++) {
+            e[k].ctx_off = ch->ctx_size;
             ch->ctx_size += (e[k].plugin->ctx_size + 15) & ~(size_t)15;
             ch->header_filter |= e[k].plugin->header_filter != NULL;
         }

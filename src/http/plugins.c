@@ -21,14 +21,9 @@
 
 static void *ctx_of(struct gw_req *r, size_t i)
 {
-    const struct gw_chain *ch = r->route->chain;
-    size_t off = 0;
+    const struct gw_chain_entry *e = &r->route->chain->e[i];
 
-    if (ch->e[i].plugin->ctx_size == 0)
-        return NULL;
-    for (size_t k = 0; k < i; k++)
-        off += (ch->e[k].plugin->ctx_size + 15) & ~(size_t)15;
-    return r->plugin_ctx + off;
+    return e->plugin->ctx_size != 0 ? r->plugin_ctx + e->ctx_off : NULL;
 }
 
 /* Chooses the instances of the entries the access phase did not reach. */

@@ -95,7 +95,6 @@ void fr_free(struct gw_req *r)
 enum gw_rc fr_access(struct gw_req *r)
 {
     const struct gw_chain *ch = r->route != NULL ? r->route->chain : NULL;
-    size_t off = 0;
 
     if (ch == NULL)
         return GW_OK;
@@ -108,9 +107,8 @@ enum gw_rc fr_access(struct gw_req *r)
         const struct gw_chain_entry *e = &ch->e[i];
         const struct gw_plugin_instance *p =
             gw_chain_select(r->snap, r->route, e, r->consumer, false);
-        void *ctx = e->plugin->ctx_size != 0 ? r->plugin_ctx + off : NULL;
+        void *ctx = e->plugin->ctx_size != 0 ? r->plugin_ctx + e->ctx_off : NULL;
         enum gw_rc rc;
-        off += (e->plugin->ctx_size + 15) & ~(size_t)15;
         r->plugin_sel[i] = p;
         r->plugin_next = i + 1;
         if (p == NULL || e->plugin->access == NULL)
