@@ -4,6 +4,7 @@
 
 extern const struct gw_plugin gw_plugin_acl;
 extern const struct gw_plugin gw_plugin_cors;
+extern const struct gw_plugin gw_plugin_jwt;
 extern const struct gw_plugin gw_plugin_key_auth;
 extern const struct gw_plugin gw_plugin_request_transformer;
 extern const struct gw_plugin gw_plugin_request_transformer_advanced;
@@ -12,6 +13,7 @@ extern const struct gw_plugin gw_plugin_request_transformer_advanced;
 const struct gw_plugin *const gw_plugins[] = {
     &gw_plugin_acl,
     &gw_plugin_cors,
+    &gw_plugin_jwt,
     &gw_plugin_key_auth,
     &gw_plugin_request_transformer,
     &gw_plugin_request_transformer_advanced,

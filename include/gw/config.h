@@ -247,6 +247,7 @@ struct gw_jwt_secret {
     struct gw_str secret;         /* HS*: secret */
     struct gw_str algorithm;      /* HS256 by default */
     struct gw_str rsa_public_key; /* PEM for RS/ES/PS/EdDSA */
+    void *pkey;                   /* rsa_public_key parsed (EVP_PKEY *), NULL without one */
     struct gw_strv tags;
 };
 
@@ -354,6 +355,7 @@ struct gw_snapshot {
     /* Indexes (hash maps into the arrays above). */
     struct gw_map *consumer_by_id, *consumer_by_username, *consumer_by_custom_id;
     struct gw_map *keyauth_by_hash; /* keyhash (8 bytes) -> credential */
+    struct gw_map *jwt_by_key;      /* jwt_secrets by key */
     struct gw_map *upstream_by_name;
     /* consumer-scoped plugin instances by "name|route id|service id|consumer id" (ids empty
      * when unscoped) */

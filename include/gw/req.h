@@ -110,6 +110,9 @@ void gw_resp_clear_header(struct gw_req *r, const char *name);
  * message) and `headers` (NULL, or "Name: value\r\n" lines). The access chain stops; every
  * selected plugin's log callback still runs. Returns GW_DONE, for `return gw_req_exit(...)`. */
 enum gw_rc gw_req_exit(struct gw_req *r, int status, const char *message, const char *headers);
+/* Answers `status` with `json` as the body (application/json, copied) and `headers` (NULL, or
+ * "Name: value\r\n" lines): Kong's kong.response.exit with a table. Returns GW_DONE. */
+enum gw_rc gw_req_exit_json(struct gw_req *r, int status, const char *json, const char *headers);
 /* Answers `status` with an empty body and the response headers set so far (a preflight's 200).
  * Returns GW_DONE. */
 enum gw_rc gw_req_exit_empty(struct gw_req *r, int status);

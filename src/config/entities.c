@@ -1588,6 +1588,11 @@ static void parse_keyauth(struct ld *ld, struct raw *r)
     }
 }
 
+static void free_pkey(void *k)
+{
+    EVP_PKEY_free(k);
+}
+
 static void parse_jwt_secret(struct ld *ld, struct raw *r)
 {
     static const char *const algs[] = {"HS256", "HS384", "HS512", "RS256", "RS384",
@@ -1616,6 +1621,18 @@ static void parse_jwt_secret(struct ld *ld, struct raw *r)
     if (alg < 3 && j->secret.len == 0)
         fail(ld, r->node, fpath(ld, r, "secret"),
              "required field missing: gatehouse does not generate secrets");
+    if (j->rsa_public_key.len > 0) { /* parsed once, here: the jwt plugin verifies with it */
+        BIO *b = BIO_new_mem_buf(j->rsa_public_key.p, (int)j->rsa_public_key.len);
+        EVP_PKEY *k = b != NULL ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
+        BIO_free(b);
+        ERR_clear_error();
+        if (k == NULL) {
+            fail(ld, field(r, "rsa_public_key"), fpath(ld, r, "rsa_public_key"), "invalid key");
+        } else {
+            j->pkey = k;
+            gw_arena_on_free(ld->a, free_pkey, k);
+        }
+    }
     r->key = j->key;
     set_id(ld, r, j->key.len > 0 ? j->key.p : NULL);
 }
@@ -1902,6 +1919,10 @@ static void link_entities(struct ld *ld)
         if (c->custom_id.len > 0)
             gw_map_put(s->consumer_by_custom_id, c->custom_id, c);
     }
+    s->jwt_by_key = gw_map_new(ld->a, s->njwt_secrets, false);
+    for (size_t i = 0; i < s->njwt_secrets; i++)
+        if (s->jwt_secrets[i].key.len > 0)
+            gw_map_put(s->jwt_by_key, s->jwt_secrets[i].key, &s->jwt_secrets[i]);
     /* Indexed by a keyed hash of the key (a secret random SipHash key per process): the
      * table's layout and lookup times tell nothing about the keys; the key itself is then
      * compared in constant time (gw_snapshot_keyauth). Two keys with the same 64-bit hash

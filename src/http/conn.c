@@ -507,6 +507,15 @@ void gw_conn_respond_empty(struct gw_req *r, int status)
     respond(r, status, NULL, NULL, NULL);
 }
 
+void gw_conn_respond_json(struct gw_req *r, int status, const char *json, const char *headers)
+{
+    struct evbuffer *b = evbuffer_new();
+
+    evbuffer_add(b, json, strlen(json));
+    respond(r, status, "application/json; charset=utf-8", b, headers);
+    evbuffer_free(b);
+}
+
 void gw_conn_error_headers(struct gw_req *r, int status, const char *message,
                            const char *extra_headers)
 {

@@ -125,6 +125,7 @@ struct gw_req {
     bool anonymous;
     int exit_status; /* gw_req_exit(): the answer the chain writes once it lets go */
     bool exit_empty; /* gw_req_exit_empty(): no body */
+    bool exit_json;  /* gw_req_exit_json(): exit_message is the JSON body */
     char *exit_message, *exit_headers;
     /* response header edits (gw_resp_*): lines to add, and names removed from the upstream's */
     struct gw_hdr *resp_add;
@@ -195,6 +196,8 @@ void gw_conn_resp_done(struct gw_req *r, bool ok);
 /* Answers `status` with an empty body and the headers plugins set (plugins.c's exits). May
  * finish and recycle the request before it returns. */
 void gw_conn_respond_empty(struct gw_req *r, int status);
+/* Same with `json` as an application/json body. */
+void gw_conn_respond_json(struct gw_req *r, int status, const char *json, const char *headers);
 /* Answers with a gateway-generated error (Kong's bodies, type from Accept). May finish and
  * recycle the request before it returns: nothing may touch `r` afterwards. */
 void gw_conn_error(struct gw_req *r, int status, const char *message);

@@ -46,6 +46,15 @@ static void end_access(struct gw_req *r, size_t i, enum gw_rc rc)
         gw_conn_respond_empty(r, r->exit_status); /* may end the request: last */
         return;
     }
+    if (rc == GW_DONE && r->exit_status != 0 && r->exit_json && r->exit_message != NULL) {
+        int status = r->exit_status;
+        char *body = r->exit_message, *hdrs = r->exit_headers;
+        r->exit_message = r->exit_headers = NULL;
+        gw_conn_respond_json(r, status, body, hdrs); /* may end the request: last */
+        free(body);
+        free(hdrs);
+        return;
+    }
     if (rc == GW_DONE && r->exit_status != 0) {
         int status = r->exit_status;
         char *msg = r->exit_message, *hdrs = r->exit_headers;
@@ -498,9 +507,16 @@ void gw_resp_set_header(struct gw_req *r, const char *name, struct gw_str value)
     gw_resp_add_header(r, name, value);
 }
 
+enum gw_rc gw_req_exit_json(struct gw_req *r, int status, const char *json, const char *headers)
+{
+    gw_req_exit(r, status, json, headers);
+    r->exit_json = true;
+    return GW_DONE;
+}
+
 enum gw_rc gw_req_exit_empty(struct gw_req *r, int status)
 {
-    r->exit_status = status;
+    gw_req_exit(r, status, NULL, NULL);
     r->exit_empty = true;
     return GW_DONE;
 }
@@ -509,6 +525,7 @@ enum gw_rc gw_req_exit(struct gw_req *r, int status, const char *message, const 
 {
     free(r->exit_message);
     free(r->exit_headers);
+    r->exit_json = r->exit_empty = false;
     r->exit_status = status;
     r->exit_message = message != NULL ? gw_xstrdup(message) : NULL;
     r->exit_headers = headers != NULL ? gw_xstrdup(headers) : NULL;
