@@ -42,24 +42,18 @@ static void end_access(struct gw_req *r, size_t i, enum gw_rc rc)
     const struct gw_chain *ch = r->route->chain;
 
     collect_rest(r);
-    if (rc == GW_DONE && r->exit_status != 0 && r->exit_empty) {
-        gw_conn_respond_empty(r, r->exit_status); /* may end the request: last */
-        return;
-    }
-    if (rc == GW_DONE && r->exit_status != 0 && r->exit_json && r->exit_message != NULL) {
-        int status = r->exit_status;
-        char *body = r->exit_message, *hdrs = r->exit_headers;
-        r->exit_message = r->exit_headers = NULL;
-        gw_conn_respond_json(r, status, body, hdrs); /* may end the request: last */
-        free(body);
-        free(hdrs);
-        return;
-    }
     if (rc == GW_DONE && r->exit_status != 0) {
         int status = r->exit_status;
         char *msg = r->exit_message, *hdrs = r->exit_headers;
+        bool empty = r->exit_empty, json = r->exit_json && msg != NULL;
         r->exit_message = r->exit_headers = NULL;
-        gw_conn_error_headers(r, status, msg, hdrs); /* may end the request: last */
+        /* each may end the request: the last thing done with it */
+        if (empty)
+            gw_conn_respond_empty(r, status);
+        else if (json)
+            gw_conn_respond_json(r, status, msg, hdrs);
+        else
+            gw_conn_error_headers(r, status, msg, hdrs);
         free(msg);
         free(hdrs);
         return;
