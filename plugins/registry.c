@@ -8,6 +8,7 @@ extern const struct gw_plugin gw_plugin_jwt;
 extern const struct gw_plugin gw_plugin_key_auth;
 extern const struct gw_plugin gw_plugin_request_transformer;
 extern const struct gw_plugin gw_plugin_request_transformer_advanced;
+extern const struct gw_plugin gw_plugin_response_transformer;
 
 /* The only list of compiled-in plugins. Adding a plugin: add its descriptor here. */
 const struct gw_plugin *const gw_plugins[] = {
@@ -17,6 +18,7 @@ const struct gw_plugin *const gw_plugins[] = {
     &gw_plugin_key_auth,
     &gw_plugin_request_transformer,
     &gw_plugin_request_transformer_advanced,
+    &gw_plugin_response_transformer,
     NULL,
 };
 

@@ -45,8 +45,10 @@ struct gw_plugin {
 
     /* Request time, on the worker's loop thread; never block. Any may be NULL. access runs
      * after routing; header_filter on every response of the route before its head is sent
-     * (the upstream's or gatehouse's own); log when the request ends. rewrite and body_filter
-     * are reserved: this build runs neither, and refuses to load a plugin that has one. */
+     * (the upstream's or gatehouse's own); body_filter once with the whole upstream body
+     * (`last` true) when a plugin asked for it in header_filter (gw_resp_read_body), and may
+     * rewrite `chunk`; log when the request ends. rewrite is reserved: this build does not run
+     * it, and refuses to load a plugin that has one. */
     enum gw_rc (*rewrite)(struct gw_req *req, const void *conf, void *ctx);
     enum gw_rc (*access)(struct gw_req *req, const void *conf, void *ctx);
     enum gw_rc (*header_filter)(struct gw_req *req, const void *conf, void *ctx);

@@ -103,6 +103,11 @@ void gw_resp_set_header(struct gw_req *r, const char *name, struct gw_str value)
 void gw_resp_add_header(struct gw_req *r, const char *name, struct gw_str value);
 /* Removes every header `name`, the upstream's included. */
 void gw_resp_clear_header(struct gw_req *r, const char *name);
+/* From header_filter: the response body is collected whole (up to
+ * gateway.limits.plugin_body_buffer) and handed once to the body_filter callbacks when it
+ * ends, instead of streaming; the response is then sent chunked (to an HTTP/1.0 client, ended
+ * by the close). A body over the limit streams on unchanged, with a warning in the log. */
+void gw_resp_read_body(struct gw_req *r);
 
 /* ---- answering (kong.response.error, kong.response.exit) ---- */
 

@@ -90,15 +90,13 @@ int gw_chain_compile(struct gw_snapshot *s, struct gw_err *err)
         s->secret_query_args.v = v;
         s->secret_query_args.n = n;
     }
-    /* The rewrite and body_filter phases are not run by this build (no compiled-in plugin
-     * has them): a plugin that had one would be refused here rather than half run. */
+    /* The rewrite phase is not run by this build (no compiled-in plugin has one): a plugin
+     * that had one would be refused here rather than half run. */
     for (size_t i = 0; i < s->nplugins; i++) {
         const struct gw_plugin *pl = s->plugins[i].plugin;
-        if (pl != NULL && (pl->rewrite != NULL || pl->body_filter != NULL)) {
+        if (pl != NULL && pl->rewrite != NULL) {
             gw_err_pos(err, s->plugins[i].pos.line, s->plugins[i].pos.col,
-                       "plugin '%s': its rewrite or body_filter phase is not supported by this "
-                       "build",
-                       pl->name);
+                       "plugin '%s': its rewrite phase is not supported by this build", pl->name);
             return -1;
         }
     }

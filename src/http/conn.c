@@ -118,6 +118,8 @@ static void req_dispose(struct gw_req *r)
 {
     if (r->body != NULL)
         evbuffer_free(r->body);
+    if (r->resp_body != NULL)
+        evbuffer_free(r->resp_body);
     gw_plugins_dispose(r);
     gw_hdrs_dispose(&r->hdrs);
     free(r->url);
@@ -135,6 +137,10 @@ static void req_free(struct gw_req *r, bool keep)
     if (r->body != NULL) {
         evbuffer_free(r->body);
         r->body = NULL;
+    }
+    if (r->resp_body != NULL) {
+        evbuffer_free(r->resp_body);
+        r->resp_body = NULL;
     }
     gw_snapshot_release(r->snap);
     r->snap = NULL;
@@ -376,7 +382,33 @@ void gw_conn_resp_head_written(struct gw_req *r, size_t len)
     r->bytes_out += len;
 }
 
+static void write_body(struct gw_req *r, const char *p, size_t n);
+
 void gw_conn_resp_body(struct gw_req *r, const char *p, size_t n)
+{
+    if (n == 0)
+        return;
+    if (r->resp_collect) { /* for body_filter, within plugin_body_buffer */
+        size_t have;
+        if (r->resp_body == NULL)
+            r->resp_body = evbuffer_new();
+        have = evbuffer_get_length(r->resp_body);
+        if (have + n <= r->snap->gateway.limits.plugin_body_buffer) {
+            evbuffer_add(r->resp_body, p, n);
+            return;
+        }
+        gw_log(GW_LOG_WARN,
+               "req=%.*s response body over plugin_body_buffer: sent without its body_filter",
+               (int)r->id_len, r->id);
+        r->resp_collect = false;
+        if (have > 0)
+            write_body(r, (const char *)evbuffer_pullup(r->resp_body, -1), have);
+        evbuffer_drain(r->resp_body, have);
+    }
+    write_body(r, p, n);
+}
+
+static void write_body(struct gw_req *r, const char *p, size_t n)
 {
     struct evbuffer *out = bufferevent_get_output(r->conn->bev);
 
@@ -398,6 +430,20 @@ void gw_conn_resp_body(struct gw_req *r, const char *p, size_t n)
 void gw_conn_resp_done(struct gw_req *r, bool ok)
 {
     struct gw_conn *c = r->conn;
+
+    if (r->resp_collect) { /* the whole body is in: the plugins rewrite it, then it goes */
+        r->resp_collect = false;
+        if (r->resp_body == NULL)
+            r->resp_body = evbuffer_new();
+        if (ok) {
+            size_t n;
+            gw_plugins_body_filter(r, r->resp_body);
+            n = evbuffer_get_length(r->resp_body);
+            if (n > 0)
+                write_body(r, (const char *)evbuffer_pullup(r->resp_body, -1), n);
+        }
+        evbuffer_drain(r->resp_body, evbuffer_get_length(r->resp_body));
+    }
 
     if (r->resp_chunked && ok) {
         evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
@@ -450,6 +496,7 @@ static void respond(struct gw_req *r, int status, const char *content_type, stru
     r->status = status;
     r->local_response = true;
     gw_plugins_header_filter(r, NULL);
+    r->resp_collect = false; /* gatehouse's own answers are not rewritten by body_filter */
     if (r->state != REQ_SENT && (r->chunked || r->content_length > 65536))
         r->close_after = true;
     if (!r->keepalive)

@@ -133,6 +133,8 @@ struct gw_req {
     struct gw_str *resp_clear;
     size_t nresp_clear, capresp_clear;
     const struct gw_hdrs *resp_up; /* the upstream's headers while header_filter runs */
+    bool resp_collect;             /* gw_resp_read_body(): the body is collected for body_filter */
+    struct evbuffer *resp_body;    /* ... here */
     uint64_t head_bytes;           /* request line and headers as received */
     uint64_t bytes_in, bytes_out;  /* request body (and tunnelled bytes) in; all bytes out */
     uint64_t t_start, t_peer, t_upstream_sent, t_first_byte, t_done; /* monotonic ns */
@@ -245,6 +247,8 @@ void gw_plugins_access(struct gw_req *r);
 void gw_plugins_header_filter(struct gw_req *r, const struct gw_hdrs *up);
 /* False for an upstream header a plugin removed or replaced. */
 bool gw_resp_keep(const struct gw_req *r, struct gw_str name);
+/* Runs the body_filter callbacks on the whole collected response body. */
+void gw_plugins_body_filter(struct gw_req *r, struct evbuffer *body);
 void gw_plugins_log(struct gw_req *r);
 void gw_plugins_release(struct gw_req *r);
 

@@ -136,6 +136,21 @@ void gw_plugins_header_filter(struct gw_req *r, const struct gw_hdrs *up)
     r->resp_up = NULL;
 }
 
+void gw_plugins_body_filter(struct gw_req *r, struct evbuffer *body)
+{
+    const struct gw_chain *ch = r->route != NULL ? r->route->chain : NULL;
+
+    if (ch == NULL || !r->plugins_ran)
+        return;
+    for (size_t i = 0; i < r->plugin_next; i++) {
+        const struct gw_plugin_instance *p = r->plugin_sel[i];
+        if (p != NULL && ch->e[i].plugin->body_filter != NULL &&
+            ch->e[i].plugin->body_filter(r, p->conf, ctx_of(r, i), body, true) != GW_OK)
+            gw_log(GW_LOG_ERROR, "req=%.*s plugin %s: body_filter failed", (int)r->id_len, r->id,
+                   ch->e[i].plugin->name); /* what it left in the body is sent */
+    }
+}
+
 void gw_plugins_log(struct gw_req *r)
 {
     const struct gw_chain *ch = r->route != NULL ? r->route->chain : NULL;
@@ -499,6 +514,11 @@ void gw_resp_set_header(struct gw_req *r, const char *name, struct gw_str value)
 {
     gw_resp_clear_header(r, name);
     gw_resp_add_header(r, name, value);
+}
+
+void gw_resp_read_body(struct gw_req *r)
+{
+    r->resp_collect = true;
 }
 
 enum gw_rc gw_req_exit_json(struct gw_req *r, int status, const char *json, const char *headers)

@@ -775,7 +775,15 @@ static int up_on_headers_complete(http_parser *p)
         r->close_after = true; /* answered before the request body ended */
 
     gw_plugins_header_filter(r, &u->hdrs); /* plugins see and edit the head first */
-    h = gw_conn_output(r);                 /* the head goes straight to the client's output */
+    if (r->resp_collect && (no_body || status == 101))
+        r->resp_collect = false;
+    if (r->resp_collect) { /* a plugin rewrites the body: its length is not known yet */
+        if (r->major == 1 && r->minor >= 1)
+            r->resp_chunked = true;
+        else
+            r->close_after = true;
+    }
+    h = gw_conn_output(r); /* the head goes straight to the client's output */
     head_start = evbuffer_get_length(h);
     conn_hdr = gw_hdrs_get(&u->hdrs, "connection");
     {
@@ -830,7 +838,7 @@ static int up_on_headers_complete(http_parser *p)
         evbuffer_add_printf(h, "Connection: upgrade\r\nUpgrade: %.*s\r\n", (int)up.len, up.p);
     } else if (r->resp_chunked) {
         evbuffer_add(h, "Transfer-Encoding: chunked\r\n", 28);
-    } else if (p->flags & F_CONTENTLENGTH) {
+    } else if ((p->flags & F_CONTENTLENGTH) && !r->resp_collect) {
         gw_out_hdr_u64(h, GW_STR_LIT("Content-Length"), p->content_length);
     }
     if (r->close_after && status != 101)

@@ -1,6 +1,7 @@
 """request-transformer and request-transformer-advanced through the real daemon: Kong's
 spec/03-plugins/36-request-transformer/02-access_spec.lua cases (restated in
-../shared/reference/kong-behaviour.md §7.8), consumer-scoped instances, and config errors.
+../shared/reference/kong-behaviour.md §7.8), consumer-scoped instances, and config errors;
+then response-transformer: headers, and JSON bodies rewritten whole through body_filter.
 """
 import hashlib
 import json
@@ -87,6 +88,21 @@ services:
               rename: {body: ['customer.old:new']}
               replace: {body: ['items[2].name:second']}
               add: {body: ['customer.info.phone:555', 'meta.added:yes']}
+      - name: rsp
+        paths: [/rsp]
+        plugins:
+          - name: response-transformer
+            config:
+              remove: {headers: [x-remove-me], json: [remote_addr]}
+              rename: {headers: ['x-old:x-new'], json: ['method:verb']}
+              replace: {headers: ['x-rep:new'], json: ['server:replaced', 'nope:x']}
+              add: {headers: ['x-added:yes'], json: ['added:5', 'flag:true'],
+                    json_types: [number, boolean]}
+              append: {headers: ['x-app:two'], json: ['list:v']}
+      - name: rsp-headers
+        paths: [/rsp-headers]
+        plugins:
+          - {name: response-transformer, config: {add: {headers: ['x-added:yes']}}}
       - name: by-consumer
         paths: [/by-consumer]
         plugins:
@@ -258,6 +274,38 @@ with Gatehouse(CONFIG, {"up": up}) as gw:
             sha(b'{"customer":{"info":{"phone":"555"},"new":1},"items":[{"name":"a"},'
                 b'{"name":"second"}],"meta":{"added":"yes"}}'),
             f"advanced, dots_in_keys false: nested paths, [N] and [*] ({st})")
+
+    # ---- response-transformer --------------------------------------------------------------
+    st, hs, b = http_request(p, "GET", "/rsp/x", headers=[
+        ("x-echo-set", "X-Remove-Me: 1"), ("x-echo-set", "X-Old: o"),
+        ("x-echo-set", "X-Rep: old"), ("x-echo-set", "X-App: one")])
+    names = [k.lower() for k, v in hs]
+    r.check(st == 200 and "x-remove-me" not in names and header(hs, "x-new") == "o" and
+            "x-old" not in names and header(hs, "x-rep") == "new" and
+            header(hs, "x-added") == "yes" and
+            [v for k, v in hs if k.lower() == "x-app"] == ["one", "two"],
+            f"response headers: remove, rename, replace, add, append: {hs}")
+    e = json.loads(b)
+    r.check("remote_addr" not in e and e.get("verb") == "GET" and "method" not in e and
+            e.get("server") == "replaced" and e.get("added") == 5 and e.get("flag") is True and
+            e.get("list") == ["v"] and "nope" not in e,
+            f"JSON body: remove, rename, replace, add with types, append: {sorted(e)}")
+    r.check(header(hs, "transfer-encoding") == "chunked" and header(hs, "content-length") is None,
+            "a rewritten body is sent chunked")
+    st, hs, b = http_request(p, "GET", "/rsp/x", headers={"x-echo-body-size": "100"})
+    r.check(st == 200 and len(b) == 100 and header(hs, "content-length") == "100",
+            "a body that is not JSON streams unchanged")
+    st, hs, b = http_request(p, "HEAD", "/rsp/x")
+    r.check(st == 200 and b == b"", "HEAD: no body to rewrite")
+    st, hs, b = http_request(p, "GET", "/rsp-headers/x")
+    r.check(st == 200 and header(hs, "x-added") == "yes" and
+            header(hs, "content-length") is not None and json.loads(b)["method"] == "GET",
+            "header operations only: the body streams with its length")
+    data = harness.raw_exchange(p, b"GET /rsp/x HTTP/1.0\r\nHost: x\r\n\r\n", timeout=5)
+    head, _, rest = data.partition(b"\r\n\r\n")
+    r.check(head.startswith(b"HTTP/1.1 200") and b"content-length" not in head.lower() and
+            json.loads(rest).get("verb") == "GET",
+            "HTTP/1.0 client: the rewritten body ends with the connection")
 
     # consumer-scoped instance: applies once key-auth identified the consumer
     st, hs, b = http_request(p, "GET", "/by-consumer/x?apikey=vip-key")
