@@ -58,6 +58,11 @@ struct gw_router *gw_router_compile(const struct gw_route *routes, size_t n, str
 
 /* Finds the highest-priority route for `req`. Returns true and fills `m` on a match,
  * false when no route matches (Kong: 404 "no Route matched with those values"). */
+/* The calling thread's PCRE2 match data (a pcre2_match_data_8 * with room for
+ * GW_ROUTER_MAX_CAPTURES groups), created on first use and freed when the thread exits: for
+ * other regex users of the request path (cors). */
+void *gw_regex_match_data(void);
+
 bool gw_router_match(const struct gw_router *r, const struct gw_router_req *req,
                      struct gw_router_match *m);
 

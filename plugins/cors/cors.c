@@ -1,6 +1,5 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include "gw/pconf.h"
 #include "gw/plugin.h"
 #include "gw/req.h"
+#include "gw/router.h"
 #include "gw/yaml.h"
 
 /* cors: Cross-Origin Resource Sharing as Kong's cors plugin (priority 2000, so a preflight is
@@ -40,34 +40,6 @@ struct cors_conf {
 struct cors_ctx {
     bool skip; /* a preflight: answered in access, or passed on upstream untouched */
 };
-
-/* ---- per-thread match data ---- */
-
-static pthread_key_t md_key;
-static pthread_once_t md_once = PTHREAD_ONCE_INIT;
-static _Thread_local pcre2_match_data *md_tls;
-
-static void md_destroy(void *p)
-{
-    pcre2_match_data_free(p);
-}
-
-static void md_key_init(void)
-{
-    (void)pthread_key_create(&md_key, md_destroy);
-}
-
-static pcre2_match_data *md_get(void)
-{
-    if (md_tls == NULL) {
-        md_tls = pcre2_match_data_create(1, NULL);
-        if (md_tls == NULL)
-            abort();
-        pthread_once(&md_once, md_key_init);
-        (void)pthread_setspecific(md_key, md_tls);
-    }
-    return md_tls;
-}
 
 /* ---- config ---- */
 
@@ -293,10 +265,10 @@ static bool rule_matches(const struct cors_origin *ru, struct gw_str domain, str
         return gw_str_eq(domain, ru->plain);
     if (ru->jit)
         rc = pcre2_jit_match(ru->re, (PCRE2_SPTR)(subj.p != NULL ? subj.p : ""), subj.len, 0,
-                             PCRE2_ANCHORED, md_get(), NULL);
+                             PCRE2_ANCHORED, (pcre2_match_data *)gw_regex_match_data(), NULL);
     else
         rc = pcre2_match(ru->re, (PCRE2_SPTR)(subj.p != NULL ? subj.p : ""), subj.len, 0,
-                         PCRE2_ANCHORED, md_get(), NULL);
+                         PCRE2_ANCHORED, (pcre2_match_data *)gw_regex_match_data(), NULL);
     return rc >= 0;
 }
 

@@ -143,6 +143,11 @@ static pcre2_match_data *md_get(void)
     return md_tls;
 }
 
+void *gw_regex_match_data(void)
+{
+    return md_get();
+}
+
 static int rx_exec(const struct rt_regex *re, struct gw_str s, pcre2_match_data *md)
 {
     PCRE2_SPTR subj = (PCRE2_SPTR)(s.p != NULL ? s.p : "");
