@@ -63,6 +63,7 @@ struct rt_conf {
     struct list allow_body; /* advanced */
     struct tpl uri;
     bool has_uri, advanced, dots_in_keys;
+    bool form_to_query; /* http_method GET, HEAD or TRACE: a form body joins the query (Kong) */
 };
 
 static bool is_ident(char c)
@@ -426,6 +427,8 @@ static void *parse_common(const struct gw_yaml *node, const char *path, struct g
                     gw_err_at(err, gw_yaml_get(node, "http_method"),
                               gw_arena_printf(a, "%s.http_method", path), "invalid value: %s", m.p);
             c->http_method = m.p;
+            c->form_to_query =
+                gw_str_eqc(m, "GET") || gw_str_eqc(m, "HEAD") || gw_str_eqc(m, "TRACE");
         }
     }
     for (int k = 0; k < L_KINDS; k++) {
@@ -483,9 +486,7 @@ static bool rt_wants_body(const void *conf)
 {
     const struct rt_conf *c = conf;
 
-    return any_body_op(c) || (c->http_method != NULL && (strcmp(c->http_method, "GET") == 0 ||
-                                                         strcmp(c->http_method, "HEAD") == 0 ||
-                                                         strcmp(c->http_method, "TRACE") == 0));
+    return any_body_op(c) || c->form_to_query;
 }
 
 /* ---- name/value lists (query strings and forms) ---- */
@@ -667,7 +668,7 @@ static json_t *json_value(const struct pair *p, struct gw_str v)
 enum { PATH_MAX_SEGS = 16 };
 
 struct path_seg {
-    char name[128];
+    char name[512];
     int index; /* 0: none, -1: [*], N: [N] */
 };
 
@@ -778,7 +779,20 @@ static bool path_apply(json_t *o, const struct path_seg *segs, int n, enum path_
     return changed;
 }
 
-static bool json_apply_paths(const struct rt_conf *c, json_t *o, struct gw_str *const vals[5])
+/* allow.body: true when `name` is to be kept (always, without the list) */
+static bool allowed(const struct rt_conf *c, struct gw_str name)
+{
+    if (c->allow_body.n == 0)
+        return true;
+    for (size_t i = 0; i < c->allow_body.n; i++)
+        if (gw_str_eq(name, c->allow_body.v[i].name))
+            return true;
+    return false;
+}
+
+/* The body operations on a JSON object, in Kong's order; names are top-level keys, or paths
+ * with dots_in_keys: false. Then allow.body. */
+static bool json_apply(const struct rt_conf *c, json_t *o, struct gw_str *const vals[5])
 {
     const struct list *ls[5] = {&c->remove[L_BODY], &c->rename[L_BODY], &c->replace[L_BODY],
                                 &c->add[L_BODY], &c->append[L_BODY]};
@@ -788,97 +802,36 @@ static bool json_apply_paths(const struct rt_conf *c, json_t *o, struct gw_str *
         for (size_t i = 0; i < ls[g]->n; i++) {
             const struct pair *p = &ls[g]->v[i];
             struct path_seg segs[PATH_MAX_SEGS];
-            char nn[128];
-            int n = path_parse(p->name, segs);
-            if (n == 0)
+            char nn[512];
+            int n;
+            if (c->dots_in_keys) { /* the whole name is one key, dots and all */
+                if (p->name.len >= sizeof(segs[0].name))
+                    continue;
+                memcpy(segs[0].name, p->name.p, p->name.len);
+                segs[0].name[p->name.len] = '\0';
+                segs[0].index = 0;
+                n = 1;
+            } else if ((n = path_parse(p->name, segs)) == 0) {
                 continue;
+            }
             snprintf(nn, sizeof(nn), "%.*s", (int)p->new_name.len,
                      p->new_name.p != NULL ? p->new_name.p : "");
             changed |=
                 path_apply(o, segs, n, (enum path_op)g, nn, p, g >= 2 ? vals[g][i] : GW_STR_NULL);
         }
     }
-    return changed;
-}
-
-static bool json_apply(const struct rt_conf *c, json_t *o, struct gw_str *const vals[5])
-{
-    bool changed = false;
-    char key[512];
-
-    if (!c->dots_in_keys) {
-        changed = json_apply_paths(c, o, vals);
-        goto allow;
-    }
-#define KEY(s) (snprintf(key, sizeof(key), "%.*s", (int)(s).len, (s).p) < (int)sizeof(key))
-    for (size_t i = 0; i < c->remove[L_BODY].n; i++)
-        if (KEY(c->remove[L_BODY].v[i].name))
-            changed |= json_object_del(o, key) == 0;
-    for (size_t i = 0; i < c->rename[L_BODY].n; i++) {
-        const struct pair *p = &c->rename[L_BODY].v[i];
-        char nk[512];
-        json_t *v;
-        if (!KEY(p->name) || (v = json_object_get(o, key)) == NULL)
-            continue;
-        snprintf(nk, sizeof(nk), "%.*s", (int)p->new_name.len, p->new_name.p);
-        json_incref(v);
-        json_object_del(o, key);
-        json_object_set_new(o, nk, v);
-        changed = true;
-    }
-    for (size_t i = 0; i < c->replace[L_BODY].n; i++) {
-        const struct pair *p = &c->replace[L_BODY].v[i];
-        json_t *v;
-        if (!KEY(p->name) || json_object_get(o, key) == NULL ||
-            (v = json_value(p, vals[2][i])) == NULL)
-            continue;
-        json_object_set_new(o, key, v);
-        changed = true;
-    }
-    for (size_t i = 0; i < c->add[L_BODY].n; i++) {
-        const struct pair *p = &c->add[L_BODY].v[i];
-        json_t *v;
-        if (!KEY(p->name) || json_object_get(o, key) != NULL ||
-            (v = json_value(p, vals[3][i])) == NULL)
-            continue;
-        json_object_set_new(o, key, v);
-        changed = true;
-    }
-    for (size_t i = 0; i < c->append[L_BODY].n; i++) {
-        const struct pair *p = &c->append[L_BODY].v[i];
-        json_t *v, *cur;
-        if (!KEY(p->name) || (v = json_value(p, vals[4][i])) == NULL)
-            continue;
-        cur = json_object_get(o, key);
-        if (cur == NULL) {
-            json_object_set_new(o, key, v);
-        } else if (json_is_array(cur)) {
-            json_array_append_new(cur, v);
-        } else {
-            json_t *arr = json_array();
-            json_array_append(arr, cur);
-            json_array_append_new(arr, v);
-            json_object_set_new(o, key, arr);
-        }
-        changed = true;
-    }
-allow:
     if (c->allow_body.n > 0) {
         const char *k;
         json_t *v;
         void *tmp;
         json_object_foreach_safe(o, tmp, k, v)
         {
-            bool keep = false;
-            for (size_t i = 0; i < c->allow_body.n && !keep; i++)
-                keep = gw_str_eqc(c->allow_body.v[i].name, k);
-            if (!keep) {
+            if (!allowed(c, gw_str_c(k))) {
                 json_object_del(o, k);
                 changed = true;
             }
         }
     }
-#undef KEY
     return changed;
 }
 
@@ -933,15 +886,11 @@ static void multipart_apply(struct gw_req *r, const struct rt_conf *c, struct gw
             k++;
         }
     }
-    if (c->allow_body.n > 0) {
+    {
         size_t w = 0;
-        for (size_t j = 0; j < k; j++) {
-            bool keep = false;
-            for (size_t i = 0; i < c->allow_body.n && !keep; i++)
-                keep = gw_str_eq(v[j].name, c->allow_body.v[i].name);
-            if (keep)
+        for (size_t j = 0; j < k; j++)
+            if (allowed(c, v[j].name))
                 v[w++] = v[j];
-        }
         k = w;
     }
     gw_req_set_body(r, gw_multipart_build(gw_req_pool(r), boundary, v, k));
@@ -1038,15 +987,11 @@ static void transform_body(struct gw_req *r, const struct rt_conf *c, struct gw_
         struct args x;
         args_parse(r, body, &x);
         args_apply(r, c, L_BODY, &x, vals);
-        if (c->allow_body.n > 0) {
+        {
             size_t w = 0;
-            for (size_t j = 0; j < x.n; j++) {
-                bool keep = false;
-                for (size_t i = 0; i < c->allow_body.n && !keep; i++)
-                    keep = gw_str_eq(x.v[j].name, c->allow_body.v[i].name);
-                if (keep)
+            for (size_t j = 0; j < x.n; j++)
+                if (allowed(c, x.v[j].name))
                     x.v[w++] = x.v[j];
-            }
             x.n = w;
         }
         gw_req_set_body(r, args_encode(r, &x));
@@ -1076,9 +1021,7 @@ static enum gw_rc rt_access(struct gw_req *r, const void *conf, void *ctx)
                                                                       (int)uri.len, uri.p)));
     if (c->http_method != NULL) {
         gw_req_set_method(r, c->http_method);
-        if ((strcmp(c->http_method, "GET") == 0 || strcmp(c->http_method, "HEAD") == 0 ||
-             strcmp(c->http_method, "TRACE") == 0) &&
-            gw_body_kind(gw_req_header(r, "content-type")) == GW_BODY_FORM) {
+        if (c->form_to_query && gw_body_kind(gw_req_header(r, "content-type")) == GW_BODY_FORM) {
             /* Kong: the form's parameters join the query string */
             struct gw_str body = gw_req_body(r);
             struct args q, f;
