@@ -2,6 +2,7 @@
 
     run(*args)                        gatehouse as a command (-t, --dump, ...)
     write_config(text)                a config file in a temporary place
+    check_config(text)                gatehouse -t on a config text: (exit code, stderr)
     Results                           check() / finish(): the closing line CI recognises
     start_echo(name)                  an EchoServer (tests/support/echo_server.py) on 127.0.0.1
     Gatehouse(config, upstreams)      the daemon: -c FILE --ready-file R, ports, SIGHUP, logs
@@ -55,6 +56,13 @@ def write_config(text, suffix=".yaml"):
         f.write(text)
     atexit.register(lambda: os.path.exists(path) and os.unlink(path))
     return path
+
+
+def check_config(text):
+    """`gatehouse -t` on a config written from `text` (an {access_log} placeholder becomes
+    /dev/null); returns (exit code, stderr)."""
+    code, out, err = run("-t", "-c", write_config(text.replace("{access_log}", "/dev/null")))
+    return code, err
 
 
 class Results:
