@@ -18,10 +18,9 @@ struct gw_snapshot;
 
 /* ---- the client's request ---- */
 
-/* The method ("GET"), the normalised path, the raw query string without '?' (.p == NULL when
- * the target has none). */
+/* The method ("GET"), and the raw query string without '?' (.p == NULL when the target has
+ * none). */
 struct gw_str gw_req_method(const struct gw_req *r);
-struct gw_str gw_req_path(const struct gw_req *r);
 struct gw_str gw_req_query(const struct gw_req *r);
 
 /* The first value of header `name`, compared as Kong's kong.request.get_header does:
@@ -93,8 +92,6 @@ void gw_req_authenticate(struct gw_req *r, const struct gw_consumer *c, const ch
 /* Response headers set in access apply to the answer a plugin gives (gw_req_exit*); set in
  * header_filter, to the response about to be sent (the upstream's or gatehouse's). Framing
  * headers (Content-Length, Transfer-Encoding, Connection) are the core's and are ignored. */
-/* The response's status (header_filter; 0 before). */
-int gw_resp_status(const struct gw_req *r);
 /* The first value of response header `name` (case-insensitive), or .p == NULL. */
 struct gw_str gw_resp_header(const struct gw_req *r, const char *name);
 /* Replaces every header `name` with one `name: value` (copied). */

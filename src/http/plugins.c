@@ -241,11 +241,6 @@ struct gw_str gw_req_method(const struct gw_req *r)
     return gw_str_c(http_method_str(r->method));
 }
 
-struct gw_str gw_req_path(const struct gw_req *r)
-{
-    return r->path;
-}
-
 struct gw_str gw_req_query(const struct gw_req *r)
 {
     return r->up_query_set ? r->up_query : r->query;
@@ -447,11 +442,6 @@ static bool framing(const char *name)
         if (gw_str_caseeq(gw_str_c(name), gw_str_c(*n)))
             return true;
     return false;
-}
-
-int gw_resp_status(const struct gw_req *r)
-{
-    return r->status;
 }
 
 bool gw_resp_keep(const struct gw_req *r, struct gw_str name)
